@@ -1,0 +1,19 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="gcaf-fairseq",
+    version="0.1.0",
+    description="Context-aware and generative context-aware fine-tuning of wav2vec2 as a fairseq plugin",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["gcaf_fairseq", "gcaf_fairseq.*"]),
+    # The stack (torch 2.13.0, fairseq-fixed 0.12.3.1, ...) is installed by
+    # scripts/setup_env.sh: fairseq-fixed must be installed without its dependencies.
+    install_requires=["numpy", "tqdm"],
+    entry_points={
+        "console_scripts": [
+            "gcaf-embed-context=gcaf_fairseq.cli.embed_context:main",
+            "gcaf-demo=gcaf_fairseq.cli.demo:main",
+        ]
+    },
+)
