@@ -1,0 +1,130 @@
+"""``gcaf-embed-context``: embeds utterance texts from a JSON-lines file into a context store.
+
+Example::
+
+    gcaf-embed-context --texts train.jsonl --id-field id --text-field previous_text \\
+        --encoder /models/bert-base-uncased --pooling cls --out train.cls.ctx
+
+Every line of ``--texts`` is a JSON object holding the utterance id and its context text.
+The summary (count, n_empty, n_truncated, dim, pooling, out, seconds) is printed on
+stdout as one JSON line.
+"""
+
+import argparse
+import json
+import logging
+import os
+from typing import List, Optional, Tuple
+
+from ..data.context_store import POOLINGS
+from ..data.json_lines import read_json_objects
+from ..embedding.text_encoder import DTYPES, EncoderPathError, embed_texts
+
+
+class TextsFileError(ValueError):
+    """A malformed line in the texts file; the message names the file and the line."""
+
+
+def read_text_records(path: str, id_field: str, text_field: str) -> List[Tuple[str, str]]:
+    """Reads ``(id, text)`` records from a JSON-lines file, in file order.
+
+    Ids may be strings or integers (stored as strings). A null text is read as ``""``
+    (no context). Blank lines are skipped. Raises :class:`TextsFileError` naming the file
+    and line for invalid JSON, a missing id or text field, a bad id, a text that is neither
+    a string nor null, or a duplicate id.
+    """
+    records = []
+    line_of_id = {}
+    for where, line_number, record in read_json_objects(path, TextsFileError):
+        if id_field not in record:
+            raise TextsFileError(f"{where}: missing id field {id_field!r}")
+        if text_field not in record:
+            raise TextsFileError(f"{where}: missing text field {text_field!r}")
+        utterance_id, text = record[id_field], record[text_field]
+        if isinstance(utterance_id, bool) or not isinstance(utterance_id, (str, int)) or utterance_id == "":
+            raise TextsFileError(
+                f"{where}: id field {id_field!r} must be a non-empty string or an integer, got {utterance_id!r}"
+            )
+        utterance_id = str(utterance_id)
+        if text is None:
+            text = ""
+        elif not isinstance(text, str):
+            raise TextsFileError(
+                f"{where}: text field {text_field!r} of id {utterance_id!r} must be a string or null, "
+                f"got {type(text).__name__}"
+            )
+        if utterance_id in line_of_id:
+            raise TextsFileError(
+                f"{where}: duplicate id {utterance_id!r} (first seen at line {line_of_id[utterance_id]})"
+            )
+        line_of_id[utterance_id] = line_number
+        records.append((utterance_id, text))
+    return records
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gcaf-embed-context",
+        description="Embeds utterance texts from a JSON-lines file into a context store "
+        "(gcaf_fairseq.data.context_store) with a local BERT-style encoder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--texts", required=True, help="JSON-lines file, one object per utterance")
+    parser.add_argument("--id-field", default="id", help="field holding the utterance id (string or integer)")
+    parser.add_argument(
+        "--text-field",
+        required=True,
+        help="field holding the context text; a null, empty or whitespace-only text means no context "
+        "(zero rows in the store, the same as a missing context)",
+    )
+    parser.add_argument(
+        "--encoder", required=True, help="LOCAL folder of a Hugging Face BERT-style encoder (never downloaded)"
+    )
+    parser.add_argument(
+        "--pooling",
+        required=True,
+        choices=POOLINGS,
+        help="cls: one vector per utterance (first token); sequence: one vector per token, [CLS]/[SEP] included",
+    )
+    parser.add_argument("--out", required=True, help="context store to write (atomically)")
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per encoder batch")
+    parser.add_argument(
+        "--max-length", type=int, default=512, help="tokens per text; longer texts are truncated and counted"
+    )
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--dtype", default="float32", choices=tuple(DTYPES), help="encoder compute dtype")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow model code shipped in the encoder folder"
+    )
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        records = read_text_records(args.texts, args.id_field, args.text_field)
+        summary = embed_texts(
+            records,
+            encoder_path=args.encoder,
+            pooling=args.pooling,
+            out_path=args.out,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            device=args.device,
+            dtype=args.dtype,
+            trust_remote_code=args.trust_remote_code,
+            meta={
+                "source": os.path.abspath(args.texts),
+                "id_field": args.id_field,
+                "text_field": args.text_field,
+            },
+        )
+    except (OSError, TextsFileError, EncoderPathError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()

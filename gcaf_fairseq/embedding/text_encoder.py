@@ -1,0 +1,199 @@
+"""Embeds utterance texts with a local BERT-style encoder into a context store.
+
+:func:`embed_texts` runs a Hugging Face encoder (loaded from a local folder only, never
+from the model hub) over ``(id, text)`` records and writes one context per record to a
+:mod:`~gcaf_fairseq.data.context_store`:
+
+- ``pooling="cls"``: the last hidden state of the first token ([CLS]), shape ``(1, dim)``;
+- ``pooling="sequence"``: the last hidden states of all real tokens, [CLS] and [SEP]
+  included, padding excluded, shape ``(tokens, dim)``.
+
+An empty or whitespace-only text gets no context: zero rows, shape ``(0, dim)``, which
+readers treat the same as a missing context.
+
+For speed the texts are sorted by token count and batched with padding; the sort runs
+within windows of consecutive records, so memory stays bounded by one window while the
+store keeps the original record order. Texts longer than ``max_length`` tokens are
+truncated; they are counted, reported in the summary and the store metadata, and logged.
+"""
+
+import datetime
+import logging
+import os
+import time
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data.context_store import POOLINGS, ContextStoreWriter
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+# Records are sorted by token count within windows of this many batches.
+_SORT_WINDOW_BATCHES = 16
+
+
+class EncoderPathError(ValueError):
+    """The encoder path is not a local model folder."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; anything else is passed to torch."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_local_encoder(encoder_path: str, trust_remote_code: bool = False):
+    """Loads ``(tokenizer, model)`` from a local Hugging Face model folder, offline.
+
+    Raises :class:`EncoderPathError` when ``encoder_path`` is not a folder.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    if not os.path.isdir(encoder_path):
+        raise EncoderPathError(
+            f"encoder {encoder_path!r} is not a local folder: a local path to a Hugging Face model "
+            "folder (config.json, weights, tokenizer files) is needed; models are never downloaded"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(
+        encoder_path, local_files_only=True, trust_remote_code=trust_remote_code
+    )
+    model = AutoModel.from_pretrained(encoder_path, local_files_only=True, trust_remote_code=trust_remote_code)
+    tokenizer.padding_side = "right"  # [CLS] stays the first token of every padded row
+    if tokenizer.pad_token is None:
+        raise EncoderPathError(f"encoder {encoder_path!r}: the tokenizer has no padding token, batching needs one")
+    return tokenizer, model
+
+
+def _is_empty(text: str) -> bool:
+    return not text.strip()
+
+
+def _check_records(records: Sequence[Tuple[str, str]]) -> None:
+    seen_ids = set()
+    for utterance_id, text in records:
+        if not isinstance(utterance_id, str):
+            raise TypeError(f"utterance id must be a str, got {type(utterance_id).__name__}: {utterance_id!r}")
+        if not isinstance(text, str):
+            raise TypeError(f"text of {utterance_id!r} must be a str, got {type(text).__name__}")
+        if utterance_id in seen_ids:
+            raise ValueError(f"duplicate utterance id {utterance_id!r}")
+        seen_ids.add(utterance_id)
+
+
+def _count_tokens(tokenizer, texts) -> list:
+    """Token counts of ``texts``, special tokens included, before any truncation."""
+    if not texts:
+        return []
+    return [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
+
+
+def _encode_batch(tokenizer, model, texts, pooling, max_length, device) -> list:
+    """Runs the encoder on one padded batch; returns one float32 array per text,
+    shape ``(1, dim)`` for cls or ``(tokens, dim)`` for sequence."""
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    batch = {name: tensor.to(device) for name, tensor in batch.items()}
+    hidden_states = model(**batch).last_hidden_state.float()  # (batch, token, dim)
+    if pooling == "cls":
+        return list(hidden_states[:, :1].cpu().numpy())
+    token_mask = batch["attention_mask"].bool()  # (batch, token)
+    return [states[mask].cpu().numpy() for states, mask in zip(hidden_states, token_mask)]
+
+
+def embed_texts(
+    records: Sequence[Tuple[str, str]],
+    encoder_path: str,
+    pooling: str,
+    out_path: str,
+    batch_size: int = 32,
+    max_length: int = 512,
+    device: str = "auto",
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+    progress: bool = True,
+    meta: Optional[dict] = None,
+) -> dict:
+    """Embeds ``records`` (a sequence of ``(id, text)``) into a context store at ``out_path``.
+
+    ``pooling``: ``"cls"`` or ``"sequence"`` (see the module docstring); ``device``:
+    ``"auto"`` (cuda when available), ``"cpu"``, ``"cuda:0"``, ...; ``dtype``: the encoder's
+    compute dtype, one of :data:`DTYPES` (the store is always float16). ``meta`` is merged
+    into the store metadata (e.g. ``text_field``, ``source``).
+
+    Returns a summary: ``count``, ``n_empty``, ``n_truncated``, ``dim``, ``pooling``,
+    ``out``, ``seconds``.
+    """
+    started = time.perf_counter()
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
+    if batch_size < 1 or max_length < 2:
+        raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size} and {max_length}")
+    _check_records(records)
+    tokenizer, model = load_local_encoder(encoder_path, trust_remote_code)
+    max_positions = getattr(model.config, "max_position_embeddings", None)
+    if max_positions is not None and max_length > max_positions:
+        raise ValueError(f"max_length {max_length} exceeds the encoder's {max_positions} position embeddings")
+    torch_device = resolve_device(device)
+    model.to(device=torch_device, dtype=DTYPES[dtype]).eval()
+    dim = model.config.hidden_size
+
+    store_meta = {
+        "encoder": os.path.abspath(encoder_path),
+        "encoder_model_type": model.config.model_type,
+        "encoder_hidden_size": dim,
+        "pooling": pooling,
+        "max_length": max_length,
+        "dtype": dtype,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **(meta or {}),
+    }
+    n_empty = n_truncated = 0
+    window_size = batch_size * _SORT_WINDOW_BATCHES
+    no_context = np.zeros((0, dim), dtype=np.float32)
+    with ContextStoreWriter(out_path, dim, pooling, meta=store_meta) as writer, torch.no_grad(), tqdm(
+        total=len(records), unit="utt", desc=f"embed ({pooling})", disable=not progress
+    ) as progress_bar:
+        for window_start in range(0, len(records), window_size):
+            window = records[window_start : window_start + window_size]
+            positions = [k for k, (_, text) in enumerate(window) if not _is_empty(text)]
+            token_counts = _count_tokens(tokenizer, [window[k][1] for k in positions])
+            token_count_of_position = dict(zip(positions, token_counts))
+            n_empty += len(window) - len(positions)
+            n_truncated += sum(count > max_length for count in token_counts)
+            progress_bar.update(len(window) - len(positions))
+
+            positions.sort(key=token_count_of_position.get, reverse=True)  # longest first: OOM shows at once
+            context_of_position = {}
+            for batch_start in range(0, len(positions), batch_size):
+                batch_positions = positions[batch_start : batch_start + batch_size]
+                batch_texts = [window[k][1] for k in batch_positions]
+                contexts = _encode_batch(tokenizer, model, batch_texts, pooling, max_length, torch_device)
+                context_of_position.update(zip(batch_positions, contexts))
+                progress_bar.update(len(batch_positions))
+            for k, (utterance_id, _) in enumerate(window):
+                writer.add(utterance_id, context_of_position.get(k, no_context))
+        writer.meta.update(n_empty=n_empty, n_truncated=n_truncated)
+
+    if n_truncated:
+        logger.warning(
+            "%d of %d texts were longer than max_length=%d tokens and were truncated",
+            n_truncated,
+            len(records),
+            max_length,
+        )
+    return {
+        "count": len(records),
+        "n_empty": n_empty,
+        "n_truncated": n_truncated,
+        "dim": dim,
+        "pooling": pooling,
+        "out": out_path,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
