@@ -1,0 +1,1 @@
+from .ctc_context import CtcContextCriterion, CtcContextCriterionConfig  # noqa: F401

@@ -1,0 +1,92 @@
+"""``ctc_context``: fairseq's CTC loss plus ``context_alpha * L_context``."""
+
+import math
+from dataclasses import dataclass, field
+
+from fairseq import utils
+from fairseq.criterions import register_criterion
+from fairseq.criterions.ctc import CtcCriterion, CtcCriterionConfig
+from fairseq.logging import metrics
+
+from ..modules.losses import context_l2_loss
+
+
+@dataclass
+class CtcContextCriterionConfig(CtcCriterionConfig):
+    context_alpha: float = field(
+        default=10.0,
+        metadata={
+            "help": "weight alpha of the context loss, L = L_ctc + alpha * ||e_teacher - e_hat||^2 "
+            "(GCAF Eq. 2, CA Eq. 2; the papers' best: 10). Used by context_use=aware models"
+        },
+    )
+
+
+class _OutputRecorder:
+    """Stands in for the model inside fairseq's CTC criterion and keeps its output, so the
+    context loss reuses the same forward pass (and the CTC code stays fairseq's own)."""
+
+    def __init__(self, model):
+        self._model = model
+        self.net_output = None
+
+    def __call__(self, **net_input):
+        self.net_output = self._model(**net_input)
+        return self.net_output
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+@register_criterion("ctc_context", dataclass=CtcContextCriterionConfig)
+class CtcContextCriterion(CtcCriterion):
+    """CTC (fairseq's semantics: zero_infinity, sentence_avg, WER/UER in validation) plus the
+    distillation loss of an ``aware`` context model.
+
+    ``L_context`` is the squared L2 norm summed over the embedding dimensions, one value per
+    utterance, summed over the batch like the CTC loss; fairseq then divides both by the same
+    ``sample_size``. Utterances without a teacher (no previous text) are left out of it.
+    Logged: ``loss`` (total), ``ctc_loss`` (both per sample_size, base 2 like fairseq's
+    loss) and ``context_loss`` (mean squared distance per utterance that has a teacher).
+    """
+
+    def __init__(self, cfg: CtcContextCriterionConfig, task, rdrop_alpha=0.0):
+        super().__init__(cfg, task, rdrop_alpha)
+        self.context_alpha = cfg.context_alpha
+
+    def forward(self, model, sample, reduce=True, **kwargs):
+        recorder = _OutputRecorder(model)
+        ctc_loss, sample_size, logging_output = super().forward(recorder, sample, reduce=reduce, **kwargs)
+        logging_output["ctc_loss"] = logging_output["loss"]
+        student_embedding = recorder.net_output.get("student_embedding")
+        if student_embedding is None:
+            return ctc_loss, sample_size, logging_output
+
+        teacher_embedding = sample["net_input"].get("context")
+        if teacher_embedding is None:
+            if model.training and self.context_alpha != 0:
+                raise ValueError(
+                    "context_use=aware is training without teacher embeddings: set "
+                    "task.context_store to the store of the training split's context"
+                )
+            return ctc_loss, sample_size, logging_output
+
+        has_teacher = sample["context_present"]
+        context_loss = context_l2_loss(teacher_embedding[:, 0], student_embedding, weight=has_teacher).sum()
+        loss = ctc_loss + self.context_alpha * context_loss
+        logging_output["loss"] = utils.item(loss.data)
+        logging_output["context_loss"] = utils.item(context_loss.data)
+        logging_output["context_count"] = int(has_teacher.sum())
+        return loss, sample_size, logging_output
+
+    @staticmethod
+    def reduce_metrics(logging_outputs) -> None:
+        CtcCriterion.reduce_metrics(logging_outputs)
+        sample_size = utils.item(sum(log.get("sample_size", 0) for log in logging_outputs))
+        ctc_loss_sum = utils.item(sum(log.get("ctc_loss", 0) for log in logging_outputs))
+        if sample_size > 0:
+            metrics.log_scalar("ctc_loss", ctc_loss_sum / sample_size / math.log(2), sample_size, round=3)
+        context_count = sum(log.get("context_count", 0) for log in logging_outputs)
+        if context_count > 0:
+            context_loss_sum = utils.item(sum(log.get("context_loss", 0) for log in logging_outputs))
+            metrics.log_scalar("context_loss", context_loss_sum / context_count, context_count, round=4)

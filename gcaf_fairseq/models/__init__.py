@@ -1,0 +1,1 @@
+from .wav2vec2_context_ctc import Wav2Vec2ContextCtcConfig, Wav2VecContextCtc, Wav2VecContextEncoder  # noqa: F401

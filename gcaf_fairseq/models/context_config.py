@@ -1,0 +1,82 @@
+"""The context options shared by every context model (dataclass mixin, fairseq style)."""
+
+from dataclasses import dataclass, field
+
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+
+CONTEXT_SOURCE_CHOICES = ChoiceEnum(["none", "text"])
+CONTEXT_USE_CHOICES = ChoiceEnum(["injection", "aware"])
+CONTEXT_FUSION_CHOICES = ChoiceEnum(["cross_attention", "concat"])
+CONTEXT_POOLING_CHOICES = ChoiceEnum(["cls", "sequence"])
+
+
+@dataclass
+class ContextModelConfig(FairseqDataclass):
+    context_source: CONTEXT_SOURCE_CHOICES = field(
+        default="none",
+        metadata={
+            "help": "where the context comes from: none (system A, plain fine-tuning) or text "
+            "(a text-encoder embedding read from the task's context store: rows C, D, E)"
+        },
+    )
+    context_use: CONTEXT_USE_CHOICES = field(
+        default="injection",
+        metadata={
+            "help": "injection: the context embedding is an input at training and inference "
+            "(rows C1-C4, D1-D7); aware: a student e_hat = FC(attention_pool(Z)) is fused at "
+            "training and inference, the teacher embedding only enters the loss (row E)"
+        },
+    )
+    context_fusion: CONTEXT_FUSION_CHOICES = field(
+        default="cross_attention",
+        metadata={
+            "help": "cross_attention: Z~ = CA(Z, e) + Z, single head (GCAF Eq. 1); concat: "
+            "append a context_dim vector to every frame (CA paper Eq. 1)"
+        },
+    )
+    context_dim: int = field(
+        default=32,
+        metadata={"help": "attention dimension of the cross-attention, or size D of the concatenated vector"},
+    )
+    context_embed_dim: int = field(
+        default=768,
+        metadata={"help": "size of the teacher (text-encoder) embedding: 768 for BERT base"},
+    )
+    context_pooling: CONTEXT_POOLING_CHOICES = field(
+        default="cls",
+        metadata={
+            "help": "cls: one [CLS] vector per utterance; sequence: the encoder's last hidden "
+            "layer, a padded sequence with a mask (cross_attention injection only)"
+        },
+    )
+
+
+def validate_context_config(cfg) -> None:
+    """Reject option combinations the papers do not define, with a message saying why."""
+    if cfg.context_source == "none":
+        return
+    if cfg.context_pooling == "sequence" and cfg.context_use == "aware":
+        raise ValueError(
+            "context_use=aware distils into one vector: use context_pooling=cls "
+            "(the student e_hat is compared with the teacher's [CLS] embedding)"
+        )
+    if cfg.context_pooling == "sequence" and cfg.context_fusion == "concat":
+        raise ValueError("context_fusion=concat appends one vector per utterance: use context_pooling=cls")
+    if cfg.context_dim <= 0 or cfg.context_embed_dim <= 0:
+        raise ValueError(f"context_dim ({cfg.context_dim}) and context_embed_dim ({cfg.context_embed_dim}) must be positive")
+
+
+def build_context_head(cfg, frame_dim: int):
+    """The :class:`ContextHead` the options describe, or ``None`` for ``context_source=none``."""
+    from ..modules import ContextHead
+
+    validate_context_config(cfg)
+    if cfg.context_source == "none":
+        return None
+    return ContextHead(
+        frame_dim=frame_dim,
+        context_use=cfg.context_use,
+        context_fusion=cfg.context_fusion,
+        context_dim=cfg.context_dim,
+        context_embed_dim=cfg.context_embed_dim,
+    )

@@ -1,0 +1,72 @@
+"""``wav2vec2_context_ctc``: fairseq's wav2vec2 CTC fine-tuning model plus a context head."""
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from fairseq.models import register_model
+from fairseq.models.wav2vec.wav2vec2_asr import Linear, Wav2Vec2CtcConfig, Wav2VecCtc, Wav2VecEncoder
+
+from .context_config import ContextModelConfig, build_context_head
+
+
+@dataclass
+class Wav2Vec2ContextCtcConfig(Wav2Vec2CtcConfig, ContextModelConfig):
+    pass
+
+
+class Wav2VecContextEncoder(Wav2VecEncoder):
+    """fairseq's :class:`Wav2VecEncoder` with the context head between the encoder output
+    ``Z`` (after ``final_dropout``) and the output layer ``proj``.
+
+    With ``context_source=none`` there is no head and :meth:`forward` is fairseq's own, so
+    the model is parameter for parameter and output for output ``wav2vec_ctc``.
+    """
+
+    def __init__(self, cfg: Wav2Vec2ContextCtcConfig, output_size=None):
+        super().__init__(cfg, output_size)
+        frame_dim = self.proj.in_features if self.proj is not None else cfg.w2v_args.model.encoder_embed_dim
+        self.context_head = build_context_head(cfg, frame_dim)
+        if self.context_head is not None and self.context_head.output_dim != frame_dim:
+            # concat fusion widens the frames: the output layer takes frame_dim + D inputs.
+            self.proj = Linear(self.context_head.output_dim, self.proj.out_features)
+
+    def encode(self, source, padding_mask, **kwargs):
+        """wav2vec2 features ``(frame, batch, dim)``, exactly as fairseq's forward computes
+        them (masking, ``freeze_finetune_updates``, ``final_dropout``)."""
+        w2v_args = {"source": source, "padding_mask": padding_mask, "mask": self.apply_mask and self.training}
+        if "corpus_key" in kwargs:
+            w2v_args["corpus_key"] = kwargs["corpus_key"]
+        if self.is_d2v_multi:
+            w2v_args["mode"] = "AUDIO"
+        fine_tune = self.freeze_finetune_updates <= self.num_updates
+        with torch.no_grad() if not fine_tune else contextlib.ExitStack():
+            res = self.w2v_model.extract_features(**w2v_args)
+            frames = res["x"].transpose(0, 1)
+        return self.final_dropout(frames), res["padding_mask"], res["layer_results"]
+
+    def forward(self, source, padding_mask, context=None, context_padding_mask=None, **kwargs):
+        if self.context_head is None:
+            return super().forward(source, padding_mask, **kwargs)
+        frames, frame_padding_mask, layer_results = self.encode(source, padding_mask, **kwargs)
+        head = self.context_head(
+            frames.transpose(0, 1),
+            frame_padding_mask=frame_padding_mask,
+            context=context,
+            context_padding_mask=context_padding_mask,
+        )
+        return {
+            "encoder_out": self.proj(head.frames.transpose(0, 1)),  # T x B x V
+            "padding_mask": frame_padding_mask,  # B x T
+            "layer_results": layer_results,
+            "student_embedding": head.student_embedding,  # B x context_embed_dim, or None
+        }
+
+
+@register_model("wav2vec2_context_ctc", dataclass=Wav2Vec2ContextCtcConfig)
+class Wav2VecContextCtc(Wav2VecCtc):
+    """wav2vec2 + CTC with an optional context head (systems A, C, D and E)."""
+
+    @classmethod
+    def build_model(cls, cfg: Wav2Vec2ContextCtcConfig, task):
+        return cls(cfg, Wav2VecContextEncoder(cfg, len(task.target_dictionary)))

@@ -1,0 +1,1 @@
+from .audio_context_finetuning import AudioContextFinetuningConfig, AudioContextFinetuningTask  # noqa: F401

@@ -1,0 +1,266 @@
+"""The fairseq glue in-process: model parity with wav2vec_ctc, the task's store checks,
+batches, the CTC generator and the criterion."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from conftest import TEXT_DIM, build, make_task, model_config
+from fairseq.models.wav2vec.wav2vec2_asr import Wav2VecCtc
+
+from gcaf_fairseq.criterions import CtcContextCriterion, CtcContextCriterionConfig
+from gcaf_fairseq.data.context_dataset import collate_context
+from gcaf_fairseq.data.context_store import ContextStore, ContextStoreWriter
+from gcaf_fairseq.tasks.ctc_viterbi_generator import CtcViterbiGenerator
+
+
+def store_template(context_dir, kind="cls"):
+    return str(context_dir / f"{{split}}.prev.{kind}")
+
+
+def first_batch(task, split, size=4):
+    dataset = task.datasets[split]
+    return dataset.collater([dataset[i] for i in range(min(size, len(dataset)))])
+
+
+# --- context_source=none is fairseq's wav2vec_ctc ------------------------------------------
+
+
+def test_context_source_none_is_wav2vec_ctc_parameter_for_parameter_and_output_for_output(corpus, w2v_checkpoint):
+    task = make_task(corpus)
+    torch.manual_seed(3)
+    ours = task.build_model(model_config(w2v_checkpoint, corpus, context_source="none"))
+    torch.manual_seed(3)
+    theirs = Wav2VecCtc.build_model(model_config(w2v_checkpoint, corpus, context_source="none"), task)
+    ours_state, theirs_state = ours.state_dict(), theirs.state_dict()
+    assert list(ours_state) == list(theirs_state)
+    for name in ours_state:
+        assert torch.equal(ours_state[name], theirs_state[name]), name
+
+    task.load_dataset("train")
+    batch = first_batch(task, "train")
+    for training in (False, True):  # train mode: masking and dropout draw the same numbers
+        ours.train(training), theirs.train(training)
+        torch.manual_seed(5), np.random.seed(5)
+        ours_out = ours(**batch["net_input"])["encoder_out"]
+        torch.manual_seed(5), np.random.seed(5)
+        theirs_out = theirs(**batch["net_input"])["encoder_out"]
+        assert torch.equal(ours_out, theirs_out)
+
+
+def test_e_overhead_over_a_is_the_student_plus_the_cross_attention(corpus, w2v_checkpoint):
+    task = make_task(corpus)
+    a = build(task, w2v_checkpoint, corpus, context_source="none")
+    e = build(task, w2v_checkpoint, corpus, context_source="text", context_use="aware")
+    frame_dim, embed_dim, attention_dim = 64, TEXT_DIM, 32
+    student = (frame_dim + 1) + (frame_dim * embed_dim + embed_dim)  # pooling scorer + FC
+    cross_attention = (frame_dim * attention_dim + attention_dim) + 2 * (embed_dim * attention_dim + attention_dim) + (attention_dim * frame_dim + frame_dim)
+    count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
+    assert count(e) - count(a) == student + cross_attention
+    c = build(task, w2v_checkpoint, corpus, context_source="text", context_use="injection")
+    assert count(c) - count(a) == cross_attention
+    concat = build(task, w2v_checkpoint, corpus, context_source="text", context_fusion="concat", context_dim=8)
+    vocab = len(task.target_dictionary)
+    assert count(concat) - count(a) == (embed_dim * 8 + 8) + 8 * vocab  # projection + wider output layer
+
+
+# --- the task joins the store by utterance id and checks it ----------------------------------
+
+
+def test_batches_carry_each_utterances_own_context(corpus, w2v_checkpoint, context_dir):
+    task = make_task(corpus, context_store=store_template(context_dir))
+    build(task, w2v_checkpoint, corpus, context_source="text")
+    task.load_dataset("test")
+    dataset = task.datasets["test"]
+    store = ContextStore.open(context_dir / "test.prev.cls")
+    ids = [line.split("\t")[0].rsplit("/", 1)[-1].split(".")[0] for line in (corpus / "test.tsv").read_text().splitlines()[1:]]
+    batch = dataset.collater([dataset[i] for i in (3, 1, 0, 2)])
+    assert batch["net_input"]["context"].shape == (4, 1, TEXT_DIM)
+    for row, index in enumerate(batch["id"].tolist()):
+        expected = store.get(ids[index])
+        if len(expected):
+            assert torch.equal(batch["net_input"]["context"][row, 0], torch.from_numpy(np.array(expected[0], dtype=np.float32)))
+            assert batch["context_present"][row]
+        else:  # the chapter's first sentence has no previous sentence: zero context
+            assert not batch["net_input"]["context"][row].any() and not batch["context_present"][row]
+    assert not batch["context_present"].all() and batch["context_present"].any()
+
+
+def test_sequence_stores_give_padded_contexts_with_a_mask(corpus, w2v_checkpoint, context_dir):
+    task = make_task(corpus, context_store=store_template(context_dir, "seq"))
+    build(task, w2v_checkpoint, corpus, context_source="text", context_pooling="sequence")
+    task.load_dataset("test")
+    batch = first_batch(task, "test")
+    context, mask = batch["net_input"]["context"], batch["net_input"]["context_padding_mask"]
+    lengths = (~mask).sum(-1)
+    assert context.shape[1] == int(lengths.max()) and (lengths == 0).sum() == (~batch["context_present"]).sum()
+    assert not context[mask].any()
+
+
+def test_collate_context_pads_and_marks_absent_contexts():
+    contexts = [torch.ones(3, 2), torch.zeros(0, 2), torch.full((1, 2), 2.0)]
+    context, mask, present = collate_context(contexts, "sequence", 2)
+    assert context.shape == (3, 3, 2)
+    assert mask.tolist() == [[False, False, False], [True, True, True], [False, True, True]]
+    assert present.tolist() == [True, False, True]
+    context, mask, present = collate_context([torch.ones(1, 2), torch.zeros(0, 2)], "cls", 2)
+    assert context.shape == (2, 1, 2) and not mask.any() and not context[1].any()
+
+
+def test_missing_ids_fail_with_the_count_and_the_first_ids(corpus, w2v_checkpoint, context_dir, tmp_path):
+    source = ContextStore.open(context_dir / "test.prev.cls")
+    with ContextStoreWriter(str(tmp_path / "test.partial"), dim=TEXT_DIM, pooling="cls") as writer:
+        for utterance_id in source.ids[2:]:
+            writer.add(utterance_id, np.array(source.get(utterance_id)))
+    task = make_task(corpus, context_store=str(tmp_path / "{split}.partial"))
+    build(task, w2v_checkpoint, corpus, context_source="text")
+    with pytest.raises(ValueError) as error:
+        task.load_dataset("test")
+    message = str(error.value)
+    assert "2 of 4 utterances" in message and source.ids[0] in message and source.ids[1] in message
+    assert "context_missing=zero" in message
+
+
+def test_context_missing_zero_counts_logs_and_zeroes(corpus, w2v_checkpoint, context_dir, tmp_path, caplog):
+    source = ContextStore.open(context_dir / "test.prev.cls")
+    with ContextStoreWriter(str(tmp_path / "test.partial"), dim=TEXT_DIM, pooling="cls") as writer:
+        for utterance_id in source.ids[1:]:
+            writer.add(utterance_id, np.array(source.get(utterance_id)))
+    task = make_task(corpus, context_store=str(tmp_path / "{split}.partial"), context_missing="zero")
+    build(task, w2v_checkpoint, corpus, context_source="text")
+    with caplog.at_level(logging.INFO):
+        task.load_dataset("test")
+    assert task.context_missing_counts["test"] == 1
+    assert "1 missing (zero context)" in caplog.text
+    dataset = task.datasets["test"]
+    assert len(dataset) == 4  # nothing dropped
+
+
+@pytest.mark.parametrize(
+    "context_options, store_kind, message",
+    [
+        (dict(context_embed_dim=768), "cls", "holds 384-dim embeddings but the model has context_embed_dim=768"),
+        (dict(context_pooling="sequence"), "cls", "holds 'cls' embeddings but the model has context_pooling=sequence"),
+        (dict(), "seq", "holds 'sequence' embeddings but the model has context_pooling=cls"),
+    ],
+)
+def test_store_that_does_not_fit_the_model_is_refused(corpus, w2v_checkpoint, context_dir, context_options, store_kind, message):
+    task = make_task(corpus, context_store=store_template(context_dir, store_kind))
+    build(task, w2v_checkpoint, corpus, context_source="text", **context_options)
+    with pytest.raises(ValueError, match=message):
+        task.load_dataset("test")
+
+
+def test_injection_needs_a_store_and_aware_decodes_without_one(corpus, w2v_checkpoint, tmp_path):
+    task = make_task(corpus)
+    build(task, w2v_checkpoint, corpus, context_source="text")
+    with pytest.raises(ValueError, match="context_use=injection needs a context embedding"):
+        task.load_dataset("test")
+    task = make_task(corpus, context_store=str(tmp_path / "{split}.nothing"))
+    build(task, w2v_checkpoint, corpus, context_source="text")
+    with pytest.raises(FileNotFoundError, match=r"test\.nothing for split 'test' does not exist"):
+        task.load_dataset("test")
+    task = make_task(corpus, context_store=str(tmp_path / "{split}.nothing"))
+    model = build(task, w2v_checkpoint, corpus, context_source="text", context_use="aware")
+    task.load_dataset("test")
+    batch = first_batch(task, "test")
+    assert "context" not in batch["net_input"]
+    model.eval()
+    assert model(**batch["net_input"])["encoder_out"].shape[1] == 4
+
+
+def test_bad_store_template_and_duplicate_manifest_ids(corpus, w2v_checkpoint, context_dir, copy_of):
+    task = make_task(corpus, context_store=str(context_dir / "{split}.{kind}"))
+    build(task, w2v_checkpoint, corpus, context_source="text")
+    with pytest.raises(ValueError, match=r"must be a path with only \{split\}"):
+        task.load_dataset("test")
+    data = copy_of(corpus, "duplicated")
+    for suffix in ("tsv", "ltr"):
+        lines = (data / f"test.{suffix}").read_text().splitlines()
+        extra = lines[1] if suffix == "tsv" else lines[0]
+        (data / f"test.{suffix}").write_text("\n".join(lines + [extra]) + "\n")
+    task = make_task(data, context_store=store_template(context_dir))
+    build(task, w2v_checkpoint, data, context_source="text")
+    with pytest.raises(ValueError, match="utterance ids must be unique"):
+        task.load_dataset("test")
+
+
+def test_a_checkpoints_labels_must_match_the_commands(corpus):
+    task = make_task(corpus)
+    saved = make_task(corpus).cfg
+    saved.labels = "wrd"
+    with pytest.raises(ValueError, match="pass --labels wrd"):
+        task.load_dataset("test", task_cfg=saved)
+
+
+def test_configurations_the_papers_do_not_define_are_refused(corpus, w2v_checkpoint):
+    task = make_task(corpus)
+    with pytest.raises(ValueError, match="context_use=aware distils into one vector"):
+        build(task, w2v_checkpoint, corpus, context_source="text", context_use="aware", context_pooling="sequence")
+    with pytest.raises(ValueError, match="concat appends one vector"):
+        build(task, w2v_checkpoint, corpus, context_source="text", context_fusion="concat", context_pooling="sequence")
+
+
+# --- batching keeps every utterance -----------------------------------------------------------
+
+
+def test_batching_keeps_the_tail_that_fairseq_drops(corpus):
+    task = make_task(corpus)
+    task.load_dataset("train")
+    dataset = task.datasets["train"]
+    indices = dataset.ordered_indices()
+    fairseq_batches = dataset.dataset.batch_by_size(indices, max_tokens=None, max_sentences=5, required_batch_size_multiple=8)
+    assert sum(len(b) for b in fairseq_batches) < len(dataset)  # the trap (STACK.md)
+    ours = dataset.batch_by_size(indices, max_tokens=None, max_sentences=5, required_batch_size_multiple=8)
+    assert sorted(np.concatenate(ours).tolist()) == list(range(len(dataset)))
+    iterator = task.get_batch_iterator(dataset, max_sentences=5, required_batch_size_multiple=8).next_epoch_itr(shuffle=False)
+    assert sorted(i for batch in iterator for i in batch["id"].tolist()) == list(range(len(dataset)))
+
+
+# --- CTC Viterbi decoding and the criterion ---------------------------------------------------
+
+
+def test_viterbi_merges_repeats_and_drops_blanks_pad_and_eos(corpus):
+    dictionary = make_task(corpus).target_dictionary
+    generator = CtcViterbiGenerator(dictionary, blank_index=0)
+    a, b = dictionary.index("A"), dictionary.index("B")
+    path = [0, a, a, 0, a, b, b, dictionary.eos(), dictionary.pad(), b]
+    log_probs = torch.full((len(path), len(dictionary)), -10.0)
+    log_probs[torch.arange(len(path)), torch.tensor(path)] = -0.1
+    hypothesis = generator.decode_frames(log_probs)
+    assert hypothesis["tokens"].tolist() == [a, a, b, b]
+    assert hypothesis["score"] == pytest.approx(-0.1 * len(path))
+    assert hypothesis["positional_scores"].tolist() == pytest.approx([-0.1] * 4)
+
+
+def test_criterion_adds_alpha_times_the_l2_of_utterances_with_a_teacher(corpus, w2v_checkpoint, context_dir):
+    task = make_task(corpus, context_store=store_template(context_dir))
+    model = build(task, w2v_checkpoint, corpus, context_source="text", context_use="aware")
+    task.load_dataset("test")
+    batch = first_batch(task, "test")
+    from omegaconf import OmegaConf
+
+    criterion = CtcContextCriterion(OmegaConf.structured(CtcContextCriterionConfig(sentence_avg=True, context_alpha=2.5, zero_infinity=True)), task)
+    model.eval()
+    torch.manual_seed(0)
+    loss, sample_size, log = criterion(model, batch)
+    student = model(**batch["net_input"])["student_embedding"]
+    teacher = batch["net_input"]["context"][:, 0]
+    expected_context = (((teacher - student) ** 2).sum(-1) * batch["context_present"]).sum()
+    assert log["context_loss"] == pytest.approx(float(expected_context), rel=1e-5)
+    assert log["loss"] == pytest.approx(log["ctc_loss"] + 2.5 * log["context_loss"], rel=1e-5)
+    assert log["context_count"] == int(batch["context_present"].sum()) < 4
+    assert sample_size == 4
+
+
+def test_aware_training_without_teacher_is_an_error(corpus, w2v_checkpoint, tmp_path):
+    from omegaconf import OmegaConf
+
+    task = make_task(corpus, context_store=str(tmp_path / "{split}.none"))
+    model = build(task, w2v_checkpoint, corpus, context_source="text", context_use="aware")
+    task.load_dataset("test")
+    criterion = CtcContextCriterion(OmegaConf.structured(CtcContextCriterionConfig(sentence_avg=True)), task)
+    model.train()
+    with pytest.raises(ValueError, match="without teacher embeddings"):
+        criterion(model, first_batch(task, "test"))
