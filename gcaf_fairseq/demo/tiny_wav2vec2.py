@@ -1,0 +1,102 @@
+"""Pretrain a tiny wav2vec2 with fairseq's own recipe, for demos and tests on CPU.
+
+The model (``config/pretraining/tiny_wav2vec2.yaml``: 2 layers, dim 64, 20 ms frames) is
+trained by ``fairseq-hydra-train`` with fairseq's ``wav2vec2`` model, ``wav2vec`` criterion
+and ``audio_pretraining`` task for a few dozen updates: seconds on two cores. Its
+``checkpoint_last.pt`` serves as ``model.w2v_path`` of ``wav2vec_ctc`` fine-tuning.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .corpus import write_atomically
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "pretraining"
+CONFIG_NAME = "tiny_wav2vec2"
+CHECKPOINT_NAME = "checkpoint_last.pt"
+# Written after a successful run: its presence with the same settings means "complete".
+RUN_RECORD_NAME = "pretraining.json"
+LOG_NAME = "pretraining.log"
+
+
+def pretraining_command(data_dir: Path, out_dir: Path, max_update: int, seed: int) -> list:
+    """The ``fairseq-hydra-train`` command line that pretrains into ``out_dir``."""
+    return [
+        str(Path(sys.executable).parent / "fairseq-hydra-train"),
+        "--config-dir",
+        str(CONFIG_DIR),
+        "--config-name",
+        CONFIG_NAME,
+        f"task.data={data_dir}",
+        f"checkpoint.save_dir={out_dir}",
+        f"optimization.max_update={max_update}",
+        f"common.seed={seed}",
+    ]
+
+
+def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 1) -> Path:
+    """Pretrain the tiny wav2vec2 on the ``train`` manifest of ``data_dir``.
+
+    Args:
+        data_dir: folder with a fairseq ``train.tsv`` (e.g. from
+            :func:`gcaf_fairseq.demo.corpus.synthesize_corpus`).
+        out_dir: folder for the checkpoint, hydra's files and ``pretraining.log``.
+        max_update: number of updates.
+        seed: fairseq's ``common.seed``.
+
+    Returns:
+        The path of ``out_dir/checkpoint_last.pt``. When ``out_dir`` already holds a
+        checkpoint from a finished run with the same data, updates, seed and config, it is
+        returned without training; an unfinished or different one is trained afresh.
+
+    Training runs with ``OMP_NUM_THREADS=1`` unless the environment sets it; its output
+    goes to ``out_dir/pretraining.log``, whose end is raised with a failure.
+    """
+    data_dir = Path(data_dir).absolute()
+    out_dir = Path(out_dir).absolute()
+    checkpoint = out_dir / CHECKPOINT_NAME
+    run_record = out_dir / RUN_RECORD_NAME
+    config_file = CONFIG_DIR / f"{CONFIG_NAME}.yaml"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"pretraining config not found: {config_file}")
+    if not (data_dir / "train.tsv").is_file():
+        raise FileNotFoundError(f"no train.tsv manifest in {data_dir}")
+    settings = {
+        "data_dir": str(data_dir),
+        "max_update": max_update,
+        "seed": seed,
+        "config_sha256": hashlib.sha256(config_file.read_bytes()).hexdigest(),
+    }
+    try:
+        if checkpoint.is_file() and json.loads(run_record.read_text()) == settings:
+            return checkpoint
+    except (OSError, ValueError):
+        pass
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_record.unlink(missing_ok=True)
+    # fairseq would resume from a leftover checkpoint_last.pt: start from scratch instead.
+    checkpoint.unlink(missing_ok=True)
+    # One intra-op thread: the model is too small to gain from more, and torch processes
+    # whose threads outnumber the cores slow each other down about twentyfold.
+    environment = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    log_path = out_dir / LOG_NAME
+    with open(log_path, "w") as log:
+        result = subprocess.run(
+            pretraining_command(data_dir, out_dir, max_update, seed),
+            cwd=out_dir,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    if result.returncode != 0 or not checkpoint.is_file():
+        log_tail = "".join(log_path.read_text().splitlines(keepends=True)[-30:])
+        raise RuntimeError(
+            f"fairseq-hydra-train failed (exit status {result.returncode}); end of {log_path}:\n{log_tail}"
+        )
+    write_atomically(run_record, json.dumps(settings, indent=2) + "\n")
+    return checkpoint

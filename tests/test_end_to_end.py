@@ -1,0 +1,105 @@
+"""Real ``fairseq-hydra-train`` and ``fairseq-generate`` runs of systems A, C1 and E on a
+synthesized corpus with a tiny wav2vec2 (a few dozen updates each)."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from gcaf_fairseq.demo.fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
+
+pytestmark = pytest.mark.slow
+
+UPDATES = 40
+TEST_UTTERANCES = 4
+
+
+@pytest.fixture(scope="session")
+def trained(corpus, w2v_checkpoint, context_dir, tmp_path_factory):
+    """Fine-tune A, C1 and E once per session; E's stores live in a folder that is deleted
+    after training, so its decoding provably runs without any store."""
+    root = tmp_path_factory.mktemp("finetune")
+    e_context = root / "e_context"
+    shutil.copytree(context_dir, e_context)
+    stores = {"A": None, "C1": context_dir, "E": e_context}
+    runs = {}
+    for system, store_dir in stores.items():
+        overrides = [f"task.data={corpus}", f"model.w2v_path={w2v_checkpoint}", f"optimization.max_update={UPDATES}", "dataset.validate_interval_updates=20"]
+        if store_dir is not None:
+            overrides.append(f"task.context_store='{store_dir}/{{split}}.prev.cls'")
+        hydra_train("demo_tiny", root / system, overrides, system=system)
+        runs[system] = root / system
+    shutil.rmtree(e_context)
+    return runs
+
+
+@pytest.mark.parametrize("system", ["A", "C1", "E"])
+def test_training_loss_goes_down(trained, system):
+    report = read_training_log(trained[system] / "train.log")
+    assert report.num_updates == UPDATES
+    assert len(report.train_losses) >= 3
+    assert report.train_losses[-1] < 0.7 * report.train_losses[0]
+    text = (trained[system] / "train.log").read_text()
+    assert '"ctc_loss"' in text
+    assert ('"context_loss"' in text) == (system == "E")  # only the aware model distils
+    assert report.valid and "valid_wer" in report.valid[-1]
+
+
+@pytest.mark.parametrize("system", ["A", "C1", "E"])
+def test_fairseq_generate_decodes_and_scores_every_utterance(trained, corpus, context_dir, system, tmp_path):
+    # C1 needs the store at inference; E has none (its store folder was deleted) and needs none.
+    extra = ["--context-store", f"{context_dir}/{{split}}.prev.cls"] if system == "C1" else []
+    generate(corpus, trained[system] / "checkpoint_last.pt", "test", tmp_path, extra)
+    report = read_generate_output(tmp_path, "test")
+    assert sorted(report.hypotheses) == list(range(TEST_UTTERANCES))
+    assert sorted(report.references) == list(range(TEST_UTTERANCES))
+    assert report.sentences == TEST_UTTERANCES
+    references = (corpus / "test.wrd").read_text().splitlines()
+    assert sorted(report.references.values()) == sorted(references)  # words, not letters
+    assert 0 <= report.wer
+
+
+def test_injection_model_refuses_to_decode_without_its_store(trained, corpus, tmp_path):
+    with pytest.raises(RuntimeError, match=r"context store .*missing\.test\.cls for split 'test' does not exist"):
+        generate(corpus, trained["C1"] / "checkpoint_last.pt", "test", tmp_path, ["--context-store", f"{tmp_path}/missing.{{split}}.cls"])
+
+
+def test_e_overhead_over_a_in_the_trained_models(trained):
+    a = read_training_log(trained["A"] / "train.log").parameters
+    e = read_training_log(trained["E"] / "train.log").parameters
+    frame_dim, embed_dim, attention_dim = 64, 384, 32
+    student = (frame_dim + 1) + (frame_dim * embed_dim + embed_dim)
+    cross_attention = (frame_dim * attention_dim + attention_dim) + 2 * (embed_dim * attention_dim + attention_dim) + (attention_dim * frame_dim + frame_dim)
+    assert e - a == student + cross_attention
+
+
+def test_training_resumes_from_checkpoint_last(trained, corpus, w2v_checkpoint, tmp_path):
+    save_dir = tmp_path / "A"
+    shutil.copytree(trained["A"], save_dir)
+    hydra_train("demo_tiny", save_dir, [f"task.data={corpus}", f"model.w2v_path={w2v_checkpoint}", f"optimization.max_update={UPDATES + 10}"], system="A")
+    log = (save_dir / "train.log").read_text()
+    assert f"@ {UPDATES} updates" in log  # fairseq: "Loaded checkpoint ... (epoch N @ 40 updates)"
+    assert read_training_log(save_dir / "train.log").num_updates == UPDATES + 10
+
+
+def test_finetuned_checkpoints_load_under_weights_only_thanks_to_the_allowlist(trained):
+    checkpoint = trained["E"] / "checkpoint_last.pt"
+    load = f"import torch; state = torch.load({str(checkpoint)!r}, weights_only=True); print(type(state['task_state']['target_dictionary']).__name__)"
+    without = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True)
+    assert without.returncode != 0 and "Dictionary" in without.stderr
+    with_plugin = subprocess.run([sys.executable, "-c", "import gcaf_fairseq; " + load], capture_output=True, text=True)
+    assert with_plugin.returncode == 0, with_plugin.stderr
+    assert with_plugin.stdout.strip().endswith("Dictionary")
+
+
+def test_the_demo_pipeline_runs_end_to_end(tmp_path):
+    from gcaf_fairseq.demo.pipeline import run_demo
+
+    # 5 chapters x 3 sentences: train 1 chapter, valid 2, test 2 (6 utterances).
+    results = run_demo(out_dir=tmp_path / "demo", chapters=5, sentences_per_chapter=3, pretrain_updates=6, finetune_updates=10, jobs=2)
+    assert [r.system for r in results] == ["A", "E"]
+    assert all(r.decoded == 6 and r.updates == 10 for r in results)
+    assert results[1].parameters > results[0].parameters
+    table = (tmp_path / "demo" / "results.md").read_text()
+    assert "| A |" in table and "| E |" in table
