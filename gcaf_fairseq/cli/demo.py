@@ -17,6 +17,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--sentences-per-chapter", type=int, default=8, help="(default: %(default)s)")
     parser.add_argument("--pretrain-updates", type=int, default=40, help="tiny wav2vec2 pretraining updates (default: %(default)s)")
     parser.add_argument("--updates", type=int, default=1000, help="fine-tuning updates per system (default: %(default)s)")
+    parser.add_argument(
+        "--alpha", type=float, default=1.0,
+        help="E's context-loss weight (default: %(default)s; the recipes use the papers' 10, which "
+        "stalls CTC in the demo's 64-dim model: see README)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="(default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel speech synthesis processes (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -33,6 +38,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         finetune_updates=args.updates,
         seed=args.seed,
         jobs=args.jobs,
+        alpha=args.alpha,
     )
 
 

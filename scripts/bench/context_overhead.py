@@ -1,0 +1,181 @@
+"""E/A overhead of the GCAF context head: parameters, training step time, decoding time.
+
+Builds system A (``context_source=none``) and system E (``context_use=aware``) from the same
+random wav2vec2 (no checkpoint needed), then times them interleaved on identical batches
+in one run, so the ratios are free of machine drift:
+
+    .venv/bin/python scripts/bench/context_overhead.py                        # tiny, CPU
+    python scripts/bench/context_overhead.py --size base --device cuda --fp16  # wav2vec2 base
+
+Training step = forward + CTC + context loss + backward + Adam step (the fairseq criterion
+``ctc_context``); decoding = forward + greedy CTC (the fairseq-generate generator).
+"""
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from fairseq.data import Dictionary
+from fairseq.dataclass.configs import FairseqConfig
+from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config
+from fairseq.tasks.audio_pretraining import AudioPretrainingConfig
+from omegaconf import OmegaConf, open_dict
+
+from gcaf_fairseq.criterions import CtcContextCriterion, CtcContextCriterionConfig
+from gcaf_fairseq.models import Wav2Vec2ContextCtcConfig, Wav2VecContextCtc
+from gcaf_fairseq.tasks.ctc_viterbi_generator import CtcViterbiGenerator
+
+SIZES = {
+    # the demo's tiny wav2vec2 (config/pretraining/tiny_wav2vec2.yaml), MiniLM teacher
+    "tiny": dict(
+        model=dict(
+            conv_feature_layers="[(32, 10, 5), (32, 3, 2), (32, 3, 2), (32, 3, 2), (32, 2, 2), (32, 2, 2)]",
+            encoder_layers=2, encoder_embed_dim=64, encoder_ffn_embed_dim=128, encoder_attention_heads=2,
+            conv_pos=16, conv_pos_groups=4, final_dim=32, latent_vars=32,
+        ),
+        teacher_dim=384, batch=8, seconds=3.0, mask_channel_length=8,
+    ),
+    # wav2vec2 base (Baevski et al. 2020), BERT-base teacher
+    "base": dict(model=dict(), teacher_dim=768, batch=8, seconds=15.0, mask_channel_length=64),
+}
+LETTERS = list("|ETAONIHSRDLUMWCFGYPBVK'XJQZ")
+
+
+class _Task:
+    """What the model and criterion read from a fairseq task."""
+
+    def __init__(self, dictionary):
+        self.target_dictionary = dictionary
+        self.blank_symbol = "<s>"
+
+
+def build_models(size: str, device, data_dir: str):
+    spec = SIZES[size]
+    dictionary = Dictionary()
+    for letter in LETTERS:
+        dictionary.add_symbol(letter)
+    root = OmegaConf.structured(FairseqConfig())
+    with open_dict(root):
+        root.task = OmegaConf.structured(AudioPretrainingConfig(data=data_dir))
+        root.task._name = "audio_pretraining"
+        root.model = OmegaConf.structured(Wav2Vec2Config(**spec["model"]))
+        root.model._name = "wav2vec2"
+    # Resolve ${common.*} now: inside the fine-tuning config the root would be another.
+    root = OmegaConf.create(OmegaConf.to_container(root, resolve=True))
+    models = {}
+    for system, context in (("A", dict(context_source="none")), ("E", dict(context_source="text", context_use="aware"))):
+        cfg = Wav2Vec2ContextCtcConfig(
+            w2v_args=root, data=data_dir, normalize=False, ddp_backend="pytorch_ddp",
+            mask_channel_prob=0.25, mask_channel_length=spec["mask_channel_length"], layerdrop=0.0,
+            context_embed_dim=spec["teacher_dim"], **context,
+        )
+        torch.manual_seed(0)
+        models[system] = Wav2VecContextCtc.build_model(OmegaConf.structured(cfg), _Task(dictionary)).to(device)
+    return models, dictionary, spec
+
+
+def make_batch(spec, dictionary, device, dtype):
+    samples = int(spec["seconds"] * 16000)
+    lengths = [samples - i * samples // (4 * spec["batch"]) for i in range(spec["batch"])]
+    source = torch.randn(spec["batch"], samples, device=device, dtype=dtype)
+    padding_mask = torch.arange(samples, device=device).unsqueeze(0) >= torch.tensor(lengths, device=device).unsqueeze(1)
+    letters = int(spec["seconds"] * 14)  # about 14 letters per second of speech
+    target = torch.randint(dictionary.nspecial, len(dictionary), (spec["batch"], letters), device=device)
+    return {
+        "id": torch.arange(spec["batch"]),
+        "net_input": {
+            "source": source,
+            "padding_mask": padding_mask,
+            "context": torch.randn(spec["batch"], 1, spec["teacher_dim"], device=device, dtype=dtype),
+            "context_padding_mask": torch.zeros(spec["batch"], 1, dtype=torch.bool, device=device),
+        },
+        "context_present": torch.ones(spec["batch"], dtype=torch.bool, device=device),
+        "target": target,
+        "target_lengths": torch.full((spec["batch"],), letters, device=device),
+        "ntokens": spec["batch"] * letters,
+    }
+
+
+def timed(function, device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    function()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--fp16", action="store_true", help="half precision (GPU)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per system and phase")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch", type=int, help="utterances per batch (default: the size's)")
+    parser.add_argument("--seconds", type=float, help="seconds per utterance (default: the size's)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    dtype = torch.float16 if args.fp16 else torch.float32
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        models, dictionary, spec = build_models(args.size, device, data_dir)
+    spec = {**spec, "batch": args.batch or spec["batch"], "seconds": args.seconds or spec["seconds"]}
+    batch = make_batch(spec, dictionary, device, dtype)
+    task = _Task(dictionary)
+    criterion = CtcContextCriterion(OmegaConf.structured(CtcContextCriterionConfig(sentence_avg=True, zero_infinity=True)), task)
+    generator = CtcViterbiGenerator(dictionary)
+    optimizers = {}
+    for system, model in models.items():
+        model.to(dtype)
+        optimizers[system] = torch.optim.Adam(model.parameters(), lr=1e-5, eps=1e-4 if args.fp16 else 1e-8)
+
+    def train_step(system):
+        models[system].train()
+        optimizers[system].zero_grad()
+        loss, _, _ = criterion(models[system], batch)
+        loss.backward()
+        optimizers[system].step()
+
+    def decode(system):
+        models[system].eval()
+        with torch.no_grad():
+            generator.generate([models[system]], batch)
+
+    times = {(system, phase): [] for system in models for phase in ("train", "decode")}
+    for step in range(args.warmup + args.steps):
+        for phase, function in (("train", train_step), ("decode", decode)):
+            for system in (("A", "E") if step % 2 == 0 else ("E", "A")):  # interleaved, alternating order
+                seconds = timed(lambda: function(system), device)
+                if step >= args.warmup:
+                    times[(system, phase)].append(seconds)
+
+    parameters = {system: sum(p.numel() for p in model.parameters()) for system, model in models.items()}
+    median = {key: statistics.median(values) for key, values in times.items()}
+    report = {
+        "size": args.size,
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "dtype": str(dtype).replace("torch.", ""),
+        "batch": f"{spec['batch']} x {spec['seconds']} s",
+        "parameters_A": parameters["A"],
+        "parameters_E": parameters["E"],
+        "parameter_overhead": parameters["E"] - parameters["A"],
+        "parameter_overhead_percent": round(100 * (parameters["E"] - parameters["A"]) / parameters["A"], 3),
+        "train_step_ms_A": round(1000 * median[("A", "train")], 2),
+        "train_step_ms_E": round(1000 * median[("E", "train")], 2),
+        "train_step_ratio_E_over_A": round(median[("E", "train")] / median[("A", "train")], 3),
+        "decode_ms_A": round(1000 * median[("A", "decode")], 2),
+        "decode_ms_E": round(1000 * median[("E", "decode")], 2),
+        "decode_ratio_E_over_A": round(median[("E", "decode")] / median[("A", "decode")], 3),
+        "steps": args.steps,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
