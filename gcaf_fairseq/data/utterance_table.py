@@ -15,6 +15,8 @@ One JSON object per line, one line per utterance, with exactly these fields:
 ========== =========================================================================
 """
 
+import json
+import os
 from typing import Dict, List, Tuple
 
 from .json_lines import read_json_objects
@@ -52,3 +54,30 @@ def previous_texts(rows: List[Dict]) -> Tuple[List[Dict], int]:
         without_previous += previous is None
         records.append({"id": row["id"], "prev_id": row["prev_id"], "text": previous or ""})
     return records, without_previous
+
+
+def write_utterance_table(path, rows: List[Dict]) -> None:
+    """Write a table atomically (temporary file in the same folder, then rename), with the
+    fields in :data:`UTTERANCE_FIELDS` order; a row missing a field or repeating an id is
+    refused before anything is written."""
+    seen = set()
+    lines = []
+    for number, row in enumerate(rows, start=1):
+        absent = [name for name in UTTERANCE_FIELDS if name not in row]
+        if absent:
+            raise ValueError(f"row {number} (id {row.get('id')!r}): missing field(s) {', '.join(absent)}")
+        if row["id"] in seen:
+            raise ValueError(f"row {number}: id {row['id']} repeats")
+        seen.add(row["id"])
+        lines.append(json.dumps({name: row[name] for name in UTTERANCE_FIELDS}, ensure_ascii=False) + "\n")
+    path = os.fspath(path)
+    temporary = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(temporary, "w", encoding="utf-8") as table:
+            table.writelines(lines)
+            table.flush()
+            os.fsync(table.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
