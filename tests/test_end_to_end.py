@@ -1,6 +1,9 @@
 """Real ``fairseq-hydra-train`` and ``fairseq-generate`` runs of systems A, C1 and E on a
 synthesized corpus with a tiny wav2vec2 (a few dozen updates each)."""
 
+import collections
+import json
+import math
 import shutil
 import subprocess
 import sys
@@ -43,7 +46,7 @@ def test_training_loss_goes_down(trained, system):
     text = (trained[system] / "train.log").read_text()
     assert '"ctc_loss"' in text
     assert ('"context_loss"' in text) == (system == "E")  # only the aware model distils
-    assert report.valid and "valid_wer" in report.valid[-1]
+    assert report.valid and "wer" in report.valid[-1]
 
 
 @pytest.mark.parametrize("system", ["A", "C1", "E"])
@@ -58,6 +61,38 @@ def test_fairseq_generate_decodes_and_scores_every_utterance(trained, corpus, co
     references = (corpus / "test.wrd").read_text().splitlines()
     assert sorted(report.references.values()) == sorted(references)  # words, not letters
     assert 0 <= report.wer
+    # The same results in utterance-id order, next to fairseq's own file.
+    ids = (tmp_path / "test.ids").read_text().splitlines()
+    assert ids == sorted(ids) and len(ids) == TEST_UTTERANCES
+    assert sorted((tmp_path / "test.ref.wrd").read_text().splitlines()) == sorted(references)
+    assert sorted((tmp_path / "test.hyp.wrd").read_text().splitlines()) == sorted(report.hypotheses.values())
+    assert json.loads((tmp_path / "test.wer.json").read_text())["wer"] == pytest.approx(report.wer, abs=0.005)
+
+
+def test_kenlm_lexicon_decoding_through_fairseq_generate(trained, corpus, tmp_path, capsys):
+    from gcaf_fairseq.cli.build_lexicon import main as build_lexicon_main
+
+    words = " ".join((corpus / f"{split}.wrd").read_text() for split in ("train", "valid", "test")).split()
+    counts = collections.Counter(words)
+    total = sum(counts.values())
+    unigrams = "".join(f"{math.log10(c / total):.4f}\t{w}\t0\n" for w, c in sorted(counts.items()))
+    arpa = tmp_path / "words.arpa"
+    arpa.write_text(
+        f"\\data\\\nngram 1={len(counts) + 3}\nngram 2=1\n\n\\1-grams:\n-2.0\t<unk>\t0\n-99\t<s>\t0\n-1.0\t</s>\t0\n"
+        f"{unigrams}\n\\2-grams:\n-0.5\t<s> {words[0]}\n\n\\end\\\n"
+    )
+    build_lexicon_main(["--arpa", str(arpa), "--dict", str(corpus / "dict.ltr.txt"), "--out", str(tmp_path / "lexicon.txt")])
+    assert json.loads(capsys.readouterr().out)["skipped"] == 0
+    results = tmp_path / "results"
+    generate(corpus, trained["A"] / "checkpoint_last.pt", "test", results, [
+        "--ctc-decoder", "kenlm", "--decoder-lm", str(arpa), "--decoder-lexicon", str(tmp_path / "lexicon.txt"),
+        "--decoder-beam", "20", "--decoder-word-score", "1",
+    ])
+    report = read_generate_output(results, "test")
+    assert sorted(report.hypotheses) == list(range(TEST_UTTERANCES))
+    hypothesis_words = " ".join((results / "test.hyp.wrd").read_text().split("\n")).split()
+    assert set(hypothesis_words) <= set(counts)  # lexicon-constrained
+    assert json.loads((results / "test.wer.json").read_text())["wer"] == pytest.approx(report.wer, abs=0.005)
 
 
 def test_injection_model_refuses_to_decode_without_its_store(trained, corpus, tmp_path):

@@ -12,7 +12,7 @@ from fairseq.models.wav2vec.wav2vec2_asr import Wav2VecCtc
 from gcaf_fairseq.criterions import CtcContextCriterion, CtcContextCriterionConfig
 from gcaf_fairseq.data.context_dataset import collate_context
 from gcaf_fairseq.data.context_store import ContextStore, ContextStoreWriter
-from gcaf_fairseq.tasks.ctc_viterbi_generator import CtcViterbiGenerator
+from gcaf_fairseq.tasks.ctc_decoders import ViterbiDecoder
 
 
 def store_template(context_dir, kind="cls"):
@@ -223,15 +223,16 @@ def test_batching_keeps_the_tail_that_fairseq_drops(corpus):
 
 def test_viterbi_merges_repeats_and_drops_blanks_pad_and_eos(corpus):
     dictionary = make_task(corpus).target_dictionary
-    generator = CtcViterbiGenerator(dictionary, blank_index=0)
+    decoder = ViterbiDecoder(dictionary, blank_index=0)
     a, b = dictionary.index("A"), dictionary.index("B")
     path = [0, a, a, 0, a, b, b, dictionary.eos(), dictionary.pad(), b]
     log_probs = torch.full((len(path), len(dictionary)), -10.0)
     log_probs[torch.arange(len(path)), torch.tensor(path)] = -0.1
-    hypothesis = generator.decode_frames(log_probs)
+    hypothesis = decoder.decode(log_probs)
     assert hypothesis["tokens"].tolist() == [a, a, b, b]
     assert hypothesis["score"] == pytest.approx(-0.1 * len(path))
     assert hypothesis["positional_scores"].tolist() == pytest.approx([-0.1] * 4)
+    assert hypothesis["words"] == ["AABB"]  # no "|" in the path: one word
 
 
 def test_criterion_adds_alpha_times_the_l2_of_utterances_with_a_teacher(corpus, w2v_checkpoint, context_dir):

@@ -1,25 +1,35 @@
 """``audio_context_finetuning``: fairseq's ``audio_finetuning`` plus context stores, a CTC
 generator for ``fairseq-generate``, and batches that keep every utterance."""
 
+import argparse
 import logging
+import math
 import os
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
+import torch
+from fairseq.data import AddTargetDataset
 from fairseq.data.audio.raw_audio_dataset import FileAudioDataset
+from fairseq.data.text_compressor import TextCompressionLevel, TextCompressor
 from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from fairseq.tasks.audio_finetuning import AudioFinetuningConfig, AudioFinetuningTask
+from fairseq.tasks.audio_pretraining import AudioPretrainingTask
 
 from ..data.context_dataset import ContextDataset
 from ..data.context_store import ContextStore
-from .ctc_viterbi_generator import CtcViterbiGenerator
+from .ctc_decoders import KenLMDecoder, ViterbiDecoder
+from .ctc_generator import CtcGenerator
+from .decoding_output import DecodingRecorder
 
 logger = logging.getLogger(__name__)
 
 CONTEXT_MISSING_CHOICES = ChoiceEnum(["error", "zero"])
+CTC_DECODER_CHOICES = ChoiceEnum(["viterbi", "kenlm"])
 
 # fairseq-generate's defaults suit text tasks; CTC letter targets want these instead.
 GENERATE_DEFAULTS = {
@@ -45,6 +55,30 @@ class AudioContextFinetuningConfig(AudioFinetuningConfig):
             "help": "an utterance absent from the store: error (fail at set-up, naming the count "
             "and the first ids) or zero (zero context vector / empty mask, counted and logged)"
         },
+    )
+    # Decoding (fairseq-generate). Defaults: the papers' LM decoding (beam 500, LM weight 2,
+    # word score -1; SLUE NER uses word score +1).
+    ctc_decoder: CTC_DECODER_CHOICES = field(
+        default="viterbi",
+        metadata={"help": "viterbi: greedy CTC; kenlm: beam search with --decoder-lm through flashlight-text"},
+    )
+    decoder_lm: Optional[str] = field(default=None, metadata={"help": "KenLM model (ARPA or binary) for --ctc-decoder kenlm"})
+    decoder_lexicon: Optional[str] = field(
+        default=None,
+        metadata={"help": "lexicon 'WORD T O K E N S |' per line (gcaf-build-lexicon); without one, "
+                  "lexicon-free decoding with a token-level LM"},
+    )
+    decoder_beam: int = field(default=500, metadata={"help": "beam size"})
+    decoder_beam_size_token: Optional[int] = field(default=None, metadata={"help": "tokens considered per frame (default: all)"})
+    decoder_beam_threshold: float = field(default=25.0, metadata={"help": "drop hypotheses this far below the best"})
+    decoder_lm_weight: float = field(default=2.0, metadata={"help": "LM weight"})
+    decoder_word_score: float = field(default=-1.0, metadata={"help": "score added per word (SLUE NER: 1)"})
+    decoder_sil_weight: float = field(default=0.0, metadata={"help": "score added per word separator"})
+    decoder_unk_score: float = field(default=-math.inf, metadata={"help": "score of an unknown word (lexicon decoding)"})
+    decoding_output: Optional[str] = field(
+        default=None,
+        metadata={"help": "folder for {subset}.ids/.hyp.wrd/.ref.wrd/.wer.json in utterance-id order "
+                  "(default: fairseq-generate's --results-path)"},
     )
 
 
@@ -78,6 +112,25 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
         super().__init__(cfg)
         self.context_model_cfg = None
         self.context_missing_counts = {}
+        self._label_names = None
+
+    @property
+    def label_names(self) -> Optional[List[str]]:
+        """Class names from ``labels.{labels}.txt`` (SLUE's layout, e.g. ``labels.sent.txt``),
+        one per line; ``None`` when the data has no such file (CTC targets)."""
+        if self._label_names is None and self.cfg.labels:
+            path = os.path.join(self.cfg.data, f"labels.{self.cfg.labels}.txt")
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as names:
+                    self._label_names = [line.strip() for line in names if line.strip()]
+                if len(set(self._label_names)) != len(self._label_names) or not self._label_names:
+                    raise ValueError(f"{path}: label names must be unique and non-empty")
+        return self._label_names
+
+    def load_target_dictionary(self):
+        if self.label_names is not None:
+            return None  # classification: targets are indices into label_names
+        return super().load_target_dictionary()
 
     @classmethod
     def add_args(cls, parser):
@@ -98,9 +151,48 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
                 f"the checkpoint was trained with labels '{task_cfg.labels}' but this command reads "
                 f"'{self.cfg.labels}': pass --labels {task_cfg.labels}"
             )
-        super().load_dataset(split, task_cfg, **kwargs)
+        if self.label_names is not None:
+            self._load_classification_dataset(split, task_cfg, **kwargs)
+        else:
+            super().load_dataset(split, task_cfg, **kwargs)
         store, context_rows = self._load_context(split, task_cfg or self.cfg)
         self.datasets[split] = ContextDataset(self.datasets[split], store, context_rows)
+
+    def _load_classification_dataset(self, split, task_cfg, **kwargs):
+        """Audio from ``{split}.tsv``, one class name per line from ``{split}.{labels}``."""
+        model_name = getattr(self.context_model_cfg, "_name", None)
+        if model_name is not None and model_name != "wav2vec2_context_seq_cls":
+            raise ValueError(
+                f"labels.{self.cfg.labels}.txt makes '{self.cfg.labels}' classification labels, which "
+                f"need the model wav2vec2_context_seq_cls, not {model_name}"
+            )
+        AudioPretrainingTask.load_dataset(self, split, task_cfg, **kwargs)
+        audio = self.datasets[split]
+        path = os.path.join(self.cfg.data, f"{split}.{self.cfg.labels}")
+        index_of = {name: index for index, name in enumerate(self.label_names)}
+        skipped = getattr(audio, "skipped_indices", set())
+        labels = []
+        with open(path, encoding="utf-8") as lines:
+            for line_number, line in enumerate(lines, start=1):
+                name = line.strip()
+                if name not in index_of:
+                    raise ValueError(f"{path}:{line_number}: label {name!r} is not one of {self.label_names}")
+                if line_number - 1 not in skipped:
+                    labels.append(name)
+        if len(labels) != len(audio):
+            raise ValueError(f"{path} has {len(labels)} labels for the {len(audio)} utterances of {split}.tsv")
+        level = getattr(TextCompressionLevel, str(self.cfg.text_compression_level))
+        compressor = TextCompressor(level=level)
+        self.datasets[split] = AddTargetDataset(
+            audio,
+            [compressor.compress(name) for name in labels],
+            pad=0,
+            eos=0,
+            batch_targets=True,
+            process_label=lambda name: torch.LongTensor([index_of[name]]),
+            label_len_fn=lambda name: 1,
+            text_compression_level=level,
+        )
 
     def _load_context(self, split, task_cfg):
         model_cfg = self.context_model_cfg
@@ -171,4 +263,50 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
         if self.cfg.autoregressive:
             return super().build_generator(models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
-        return CtcViterbiGenerator(self.target_dictionary, blank_index=self.target_dictionary.index(self.blank_symbol))
+        return CtcGenerator(
+            self.build_ctc_decoder(),
+            self.target_dictionary,
+            recorder=self._decoding_recorder(),
+            post_process_symbol=self.cfg.eval_wer_post_process,
+        )
+
+    def build_ctc_decoder(self):
+        cfg = self.cfg
+        blank_index = self.target_dictionary.index(self.blank_symbol)
+        if cfg.ctc_decoder == "viterbi":
+            return ViterbiDecoder(self.target_dictionary, blank_index, cfg.eval_wer_post_process)
+        if not cfg.decoder_lm:
+            raise ValueError("--ctc-decoder kenlm needs --decoder-lm (a KenLM ARPA or binary model)")
+        for path in (cfg.decoder_lm, cfg.decoder_lexicon):
+            if path and not os.path.exists(path):
+                raise FileNotFoundError(f"{path} does not exist")
+        return KenLMDecoder(
+            self.target_dictionary,
+            lm_path=cfg.decoder_lm,
+            lexicon_path=cfg.decoder_lexicon,
+            beam=cfg.decoder_beam,
+            beam_size_token=cfg.decoder_beam_size_token,
+            beam_threshold=cfg.decoder_beam_threshold,
+            lm_weight=cfg.decoder_lm_weight,
+            word_score=cfg.decoder_word_score,
+            sil_weight=cfg.decoder_sil_weight,
+            unk_score=cfg.decoder_unk_score,
+            blank_index=blank_index,
+            post_process_symbol=cfg.eval_wer_post_process,
+        )
+
+    def _decoding_recorder(self):
+        """fairseq-generate loads exactly the decoded subset before building the generator."""
+        out_dir = self.cfg.decoding_output or _results_path_from_command_line()
+        if out_dir is None or len(self.datasets) != 1:
+            return None
+        (subset, dataset), = self.datasets.items()
+        return DecodingRecorder(out_dir, subset, manifest_utterance_ids(dataset))
+
+
+def _results_path_from_command_line() -> Optional[str]:
+    """fairseq-generate's ``--results-path``, which fairseq does not hand to the task."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--results-path")
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    return known.results_path

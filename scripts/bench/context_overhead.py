@@ -27,7 +27,8 @@ from omegaconf import OmegaConf, open_dict
 
 from gcaf_fairseq.criterions import CtcContextCriterion, CtcContextCriterionConfig
 from gcaf_fairseq.models import Wav2Vec2ContextCtcConfig, Wav2VecContextCtc
-from gcaf_fairseq.tasks.ctc_viterbi_generator import CtcViterbiGenerator
+from gcaf_fairseq.tasks.ctc_decoders import ViterbiDecoder
+from gcaf_fairseq.tasks.ctc_generator import CtcGenerator
 
 SIZES = {
     # the demo's tiny wav2vec2 (config/pretraining/tiny_wav2vec2.yaml), MiniLM teacher
@@ -129,7 +130,7 @@ def main():
     batch = make_batch(spec, dictionary, device, dtype)
     task = _Task(dictionary)
     criterion = CtcContextCriterion(OmegaConf.structured(CtcContextCriterionConfig(sentence_avg=True, zero_infinity=True)), task)
-    generator = CtcViterbiGenerator(dictionary)
+    generator = CtcGenerator(ViterbiDecoder(dictionary), dictionary)
     optimizers = {}
     for system, model in models.items():
         model.to(dtype)

@@ -1,0 +1,53 @@
+"""Word-level decoding results in utterance-id order, written once a subset is complete."""
+
+import json
+import os
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from ..scoring.wer import corpus_wer
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+class DecodingRecorder:
+    """Collects every utterance's hypothesis and reference words during fairseq-generate
+    and, when the last utterance of the subset is decoded, writes to ``out_dir``:
+
+    - ``{subset}.ids``: the utterance ids, sorted;
+    - ``{subset}.hyp.wrd`` / ``{subset}.ref.wrd``: one line of words per id, same order;
+    - ``{subset}.wer.json``: ``gcaf-score wer``'s corpus-level WER and CER (percent) with
+      the counts.
+    """
+
+    def __init__(self, out_dir, subset: str, utterance_ids: Sequence[str]):
+        self.out_dir = Path(out_dir)
+        self.subset = subset
+        self.utterance_ids = list(utterance_ids)
+        self.hypotheses: Dict[int, List[str]] = {}
+        self.references: Dict[int, List[str]] = {}
+        self.written = False
+
+    def add(self, index: int, hypothesis_words: List[str], reference_words: List[str]) -> None:
+        self.hypotheses[index] = hypothesis_words
+        self.references[index] = reference_words
+        if len(self.hypotheses) == len(self.utterance_ids) and not self.written:
+            self.write()
+
+    def write(self) -> dict:
+        order = sorted(range(len(self.utterance_ids)), key=lambda index: self.utterance_ids[index])
+        references = [" ".join(self.references[i]) for i in order]
+        hypotheses = [" ".join(self.hypotheses[i]) for i in order]
+        report = {"subset": self.subset, **corpus_wer(references, hypotheses)}
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        prefix = self.out_dir / self.subset
+        _write_atomically(prefix.with_suffix(".ids"), "".join(self.utterance_ids[i] + "\n" for i in order))
+        _write_atomically(prefix.with_suffix(".hyp.wrd"), "".join(line + "\n" for line in hypotheses))
+        _write_atomically(prefix.with_suffix(".ref.wrd"), "".join(line + "\n" for line in references))
+        _write_atomically(prefix.with_suffix(".wer.json"), json.dumps(report, indent=2) + "\n")
+        self.written = True
+        return report
