@@ -14,6 +14,9 @@ setup(
         "console_scripts": [
             "gcaf-embed-context=gcaf_fairseq.cli.embed_context:main",
             "gcaf-demo=gcaf_fairseq.cli.demo:main",
+            "gcaf-build-lexicon=gcaf_fairseq.cli.build_lexicon:main",
+            "gcaf-predict-labels=gcaf_fairseq.cli.predict_labels:main",
+            "gcaf-score=gcaf_fairseq.cli.score:main",
         ]
     },
 )

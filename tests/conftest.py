@@ -62,7 +62,8 @@ def make_task(data, **task_options):
 
     from gcaf_fairseq.tasks import AudioContextFinetuningConfig, AudioContextFinetuningTask
 
-    cfg = AudioContextFinetuningConfig(data=str(data), labels="ltr", tpu=False, seed=1, **task_options)
+    options = {"labels": "ltr", **task_options}
+    cfg = AudioContextFinetuningConfig(data=str(data), tpu=False, seed=1, **options)
     return AudioContextFinetuningTask(OmegaConf.structured(cfg))
 
 

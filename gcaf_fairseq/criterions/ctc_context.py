@@ -8,7 +8,7 @@ from fairseq.criterions import register_criterion
 from fairseq.criterions.ctc import CtcCriterion, CtcCriterionConfig
 from fairseq.logging import metrics
 
-from ..modules.losses import context_l2_loss
+from .context_term import add_context_term, reduce_context_metrics
 
 
 @dataclass
@@ -58,25 +58,8 @@ class CtcContextCriterion(CtcCriterion):
         recorder = _OutputRecorder(model)
         ctc_loss, sample_size, logging_output = super().forward(recorder, sample, reduce=reduce, **kwargs)
         logging_output["ctc_loss"] = logging_output["loss"]
-        student_embedding = recorder.net_output.get("student_embedding")
-        if student_embedding is None:
-            return ctc_loss, sample_size, logging_output
-
-        teacher_embedding = sample["net_input"].get("context")
-        if teacher_embedding is None:
-            if model.training and self.context_alpha != 0:
-                raise ValueError(
-                    "context_use=aware is training without teacher embeddings: set "
-                    "task.context_store to the store of the training split's context"
-                )
-            return ctc_loss, sample_size, logging_output
-
-        has_teacher = sample["context_present"]
-        context_loss = context_l2_loss(teacher_embedding[:, 0], student_embedding, weight=has_teacher).sum()
-        loss = ctc_loss + self.context_alpha * context_loss
+        loss = add_context_term(ctc_loss, recorder.net_output, sample, model, self.context_alpha, logging_output)
         logging_output["loss"] = utils.item(loss.data)
-        logging_output["context_loss"] = utils.item(context_loss.data)
-        logging_output["context_count"] = int(has_teacher.sum())
         return loss, sample_size, logging_output
 
     @staticmethod
@@ -86,7 +69,4 @@ class CtcContextCriterion(CtcCriterion):
         ctc_loss_sum = utils.item(sum(log.get("ctc_loss", 0) for log in logging_outputs))
         if sample_size > 0:
             metrics.log_scalar("ctc_loss", ctc_loss_sum / sample_size / math.log(2), sample_size, round=3)
-        context_count = sum(log.get("context_count", 0) for log in logging_outputs)
-        if context_count > 0:
-            context_loss_sum = utils.item(sum(log.get("context_loss", 0) for log in logging_outputs))
-            metrics.log_scalar("context_loss", context_loss_sum / context_count, context_count, round=4)
+        reduce_context_metrics(logging_outputs)

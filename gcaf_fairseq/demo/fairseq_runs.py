@@ -71,7 +71,7 @@ class TrainingReport:
     num_updates: int
     parameters: int
     train_losses: List[float]  # the total loss of each train_inner log line
-    valid: List[Dict[str, float]]  # one dict per validation (valid_loss, valid_wer, ...)
+    valid: List[Dict[str, float]]  # one dict per validation, without the subset prefix (loss, wer, ...)
 
 
 def read_training_log(log_path: Path) -> TrainingReport:
@@ -80,19 +80,22 @@ def read_training_log(log_path: Path) -> TrainingReport:
     parameters = re.search(r"num\. shared model params: ([\d,]+)", text)
     losses, valid, num_updates = [], [], 0
     for line in text.splitlines():
-        if not line.rstrip().endswith("}") or "{" not in line:
+        tag = re.search(r"\]\[([^\]]+)\]\[INFO\] - \{", line)
+        if tag is None or not line.rstrip().endswith("}"):
             continue
         try:
             stats = json.loads(line[line.index("{"):])
         except json.JSONDecodeError:
             continue
-        if "[train_inner]" in line and "loss" in stats:
+        tag = tag.group(1)
+        if tag == "train_inner" and "loss" in stats:
             losses.append(float(stats["loss"]))
             num_updates = max(num_updates, int(stats["num_updates"]))
-        elif "[valid]" in line:
-            valid.append({key: float(value) for key, value in stats.items() if key.startswith("valid_")})
-        elif "[train]" in line and "train_num_updates" in stats:
+        elif tag == "train" and "train_num_updates" in stats:
             num_updates = max(num_updates, int(stats["train_num_updates"]))
+        elif f"{tag}_loss" in stats:  # validation, tagged with the subset's name
+            prefix = f"{tag}_"
+            valid.append({key[len(prefix):]: float(value) for key, value in stats.items() if key.startswith(prefix)})
     return TrainingReport(
         num_updates=num_updates,
         parameters=int(parameters.group(1).replace(",", "")) if parameters else 0,

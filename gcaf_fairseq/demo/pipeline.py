@@ -104,7 +104,7 @@ def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates:
         system=system,
         description=SYSTEM_DESCRIPTIONS[system] + (f", alpha {alpha:g}" if system == "E" else ""),
         test_wer=decoding.wer,
-        valid_wer=training.valid[-1]["valid_wer"] if training.valid else float("nan"),
+        valid_wer=training.valid[-1]["wer"] if training.valid else float("nan"),
         parameters=training.parameters,
         updates=training.num_updates,
         train_seconds=round(train_seconds, 1),

@@ -27,9 +27,11 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
         super().__init__(cfg, output_size)
         frame_dim = self.proj.in_features if self.proj is not None else cfg.w2v_args.model.encoder_embed_dim
         self.context_head = build_context_head(cfg, frame_dim)
-        if self.context_head is not None and self.context_head.output_dim != frame_dim:
+        # Size of what leaves the encoder without ``proj`` (the classifier pools it).
+        self.output_dim = frame_dim if self.context_head is None else self.context_head.output_dim
+        if self.proj is not None and self.output_dim != frame_dim:
             # concat fusion widens the frames: the output layer takes frame_dim + D inputs.
-            self.proj = Linear(self.context_head.output_dim, self.proj.out_features)
+            self.proj = Linear(self.output_dim, self.proj.out_features)
 
     def encode(self, source, padding_mask, **kwargs):
         """wav2vec2 features ``(frame, batch, dim)``, exactly as fairseq's forward computes
@@ -55,8 +57,9 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
             context=context,
             context_padding_mask=context_padding_mask,
         )
+        fused = head.frames.transpose(0, 1)
         return {
-            "encoder_out": self.proj(head.frames.transpose(0, 1)),  # T x B x V
+            "encoder_out": self.proj(fused) if self.proj is not None else fused,  # T x B x (V or dim)
             "padding_mask": frame_padding_mask,  # B x T
             "layer_results": layer_results,
             "student_embedding": head.student_embedding,  # B x context_embed_dim, or None

@@ -1,0 +1,40 @@
+"""The ``alpha * L_context`` term shared by every context criterion."""
+
+from fairseq import utils
+from fairseq.logging import metrics
+
+from ..modules.losses import context_l2_loss
+
+
+def add_context_term(loss, net_output, sample, model, alpha: float, logging_output: dict):
+    """``loss + alpha * sum over utterances with a teacher of ||e_teacher - e_hat||^2``.
+
+    Models without a student (``none``, ``injection``) return ``loss`` unchanged. An aware
+    model training without teacher embeddings is an error (a missing store would otherwise
+    silently turn distillation off); in validation the term is just not computed.
+    Logs ``context_loss`` (sum) and ``context_count`` (utterances with a teacher).
+    """
+    student_embedding = net_output.get("student_embedding")
+    if student_embedding is None:
+        return loss
+    teacher_embedding = sample["net_input"].get("context")
+    if teacher_embedding is None:
+        if model.training and alpha != 0:
+            raise ValueError(
+                "context_use=aware is training without teacher embeddings: set task.context_store "
+                "to the store of the training split's context"
+            )
+        return loss
+    has_teacher = sample["context_present"]
+    context_loss = context_l2_loss(teacher_embedding[:, 0], student_embedding, weight=has_teacher).sum()
+    logging_output["context_loss"] = utils.item(context_loss.data)
+    logging_output["context_count"] = int(has_teacher.sum())
+    return loss + alpha * context_loss
+
+
+def reduce_context_metrics(logging_outputs) -> None:
+    """``context_loss``: mean squared distance per utterance that has a teacher."""
+    context_count = sum(log.get("context_count", 0) for log in logging_outputs)
+    if context_count > 0:
+        context_loss_sum = utils.item(sum(log.get("context_loss", 0) for log in logging_outputs))
+        metrics.log_scalar("context_loss", context_loss_sum / context_count, context_count, round=4)
