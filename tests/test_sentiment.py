@@ -68,6 +68,11 @@ def test_sentiment_fine_tuning_and_prediction_end_to_end(sentiment_corpus, w2v_c
     expected = 100 * f1_score([truth_by_id[i] for i in ids], [label for _, label in lines], average="macro")
     assert summary["macro_f1"] == pytest.approx(expected)
     assert summary["utterances"] == 12
+    # The reference written beside the predictions scores with gcaf-score.
+    from gcaf_fairseq.cli.score import main as score_main
+
+    score_main(["sentiment", "--ref", f"{predictions}.ref", "--hyp", str(predictions), "--id-format", "tsv"])
+    assert json.loads(capsys.readouterr().out)["macro_f1"] == pytest.approx(expected)
 
 
 def test_aware_classifier_distils_and_logs_macro_f1(corpus, w2v_checkpoint, context_dir, sentiment_corpus):

@@ -19,8 +19,10 @@ def predict_labels(
     max_tokens: int = 1_400_000,
     device: str = "auto",
 ) -> Dict:
-    """Write ``out`` (``ID<TAB>LABEL`` per utterance, sorted by id, atomically) and return a
-    summary with the macro F1 (scikit-learn's, in percent) when ``{split}.{labels}`` exists."""
+    """Write ``out`` (``ID<TAB>LABEL`` per utterance, sorted by id) and ``out.ref`` (the
+    reference labels of ``{split}.{labels}`` in the same form), atomically, for
+    ``gcaf-score sentiment --id-format tsv``; return a summary with the macro F1
+    (scikit-learn's, in percent) and the accuracy."""
     from fairseq import checkpoint_utils, utils
     from sklearn.metrics import f1_score
 
@@ -51,9 +53,10 @@ def predict_labels(
     ids = sorted(predicted)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    temporary.write_text("".join(f"{i}\t{predicted[i]}\n" for i in ids), encoding="utf-8")
-    os.replace(temporary, path)
+    for target, labels in ((path, predicted), (path.with_name(path.name + ".ref"), reference)):
+        temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        temporary.write_text("".join(f"{i}\t{labels[i]}\n" for i in ids), encoding="utf-8")
+        os.replace(temporary, target)
     truth, guess = [reference[i] for i in ids], [predicted[i] for i in ids]
     return {
         "split": split,
