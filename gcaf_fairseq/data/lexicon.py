@@ -1,8 +1,9 @@
 """The decoding lexicon: ``WORD<TAB>W O R D |`` per line, in the ``.ltr`` convention (each
 letter a token, ``|`` closing the word). One spelling per line; a word may have several."""
 
-import os
 from typing import Dict, Iterable, List, Optional, Tuple
+
+from .atomic_files import write_text_atomically
 
 
 def spell(word: str) -> List[str]:
@@ -62,9 +63,5 @@ def build_lexicon(words: Iterable[str], symbols: Optional[set] = None) -> Tuple[
 
 
 def write_lexicon(path, words: Iterable[str]) -> None:
-    """Write atomically (temporary file, then rename)."""
-    path = os.fspath(path)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as out:
-        out.writelines(f"{word}\t{' '.join(spell(word))}\n" for word in words)
-    os.replace(temporary, path)
+    """Write atomically."""
+    write_text_atomically(path, "".join(f"{word}\t{' '.join(spell(word))}\n" for word in words))

@@ -16,9 +16,9 @@ One JSON object per line, one line per utterance, with exactly these fields:
 """
 
 import json
-import os
 from typing import Dict, List, Tuple
 
+from .atomic_files import write_text_atomically
 from .json_lines import read_json_objects
 
 UTTERANCE_FIELDS = ("id", "stream", "position", "audio", "text", "prev_id", "next_id", "in_split")
@@ -57,7 +57,7 @@ def previous_texts(rows: List[Dict]) -> Tuple[List[Dict], int]:
 
 
 def write_utterance_table(path, rows: List[Dict]) -> None:
-    """Write a table atomically (temporary file in the same folder, then rename), with the
+    """Write a table atomically, with the
     fields in :data:`UTTERANCE_FIELDS` order; a row missing a field or repeating an id is
     refused before anything is written."""
     seen = set()
@@ -70,14 +70,4 @@ def write_utterance_table(path, rows: List[Dict]) -> None:
             raise ValueError(f"row {number}: id {row['id']} repeats")
         seen.add(row["id"])
         lines.append(json.dumps({name: row[name] for name in UTTERANCE_FIELDS}, ensure_ascii=False) + "\n")
-    path = os.fspath(path)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(temporary, "w", encoding="utf-8") as table:
-            table.writelines(lines)
-            table.flush()
-            os.fsync(table.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_text_atomically(path, "".join(lines))

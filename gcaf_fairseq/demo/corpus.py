@@ -26,12 +26,16 @@ import random
 import re
 import shutil
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile
+
+from ..data.atomic_files import write_text_atomically
+
+# tiny_llm imports the old name.
+write_atomically = write_text_atomically
 
 SAMPLE_RATE = 16000
 SPLITS = ("train", "valid", "test")
@@ -236,19 +240,6 @@ def letters_line(text: str) -> str:
     return " ".join(" ".join(word) + " |" for word in text.split())
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary_path = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary_path, path)
-    except BaseException:
-        os.unlink(temporary_path)
-        raise
-
-
 def synthesize_utterance(utterance: Utterance, audio_root: Path) -> int:
     """Speak one utterance into its FLAC file (atomically); returns its number of samples."""
     target = audio_root / utterance.relative_audio_path
@@ -307,7 +298,7 @@ def utterance_rows(chapter: list, audio_root: Path) -> list:
 
 def write_lines(path: Path, lines: list) -> None:
     """Write one line per item, atomically."""
-    write_atomically(path, "".join(line + "\n" for line in lines))
+    write_text_atomically(path, "".join(line + "\n" for line in lines))
 
 
 def write_split(out_dir: Path, split: str, chapters: list, audio_root: Path, num_samples: dict) -> list:
@@ -421,11 +412,11 @@ def synthesize_corpus(
             "utterances": len(split_ids),
             "duration_s": round(sum(num_samples[utterance_id] for utterance_id in split_ids) / SAMPLE_RATE, 3),
         }
-    write_atomically(out_dir / "dict.ltr.txt", letter_dictionary(letters_by_split))
+    write_text_atomically(out_dir / "dict.ltr.txt", letter_dictionary(letters_by_split))
     summary["utterances"] = len(utterances)
     summary["duration_s"] = round(sum(sample_counts) / SAMPLE_RATE, 3)
     description = {"parameters": parameters, "audio_root": str(audio_root), "summary": summary}
-    write_atomically(out_dir / "corpus.json", json.dumps(description, indent=2) + "\n")
+    write_text_atomically(out_dir / "corpus.json", json.dumps(description, indent=2) + "\n")
     return summary
 
 

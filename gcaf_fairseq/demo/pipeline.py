@@ -16,7 +16,8 @@ from typing import Dict, List
 
 from ..cli.embed_context import main as embed_context_main
 from ..data.utterance_table import previous_texts, read_utterance_table
-from .corpus import synthesize_corpus, write_atomically
+from ..data.atomic_files import write_text_atomically
+from .corpus import synthesize_corpus
 from .fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
 from .tiny_wav2vec2 import pretrain_tiny_wav2vec2
 
@@ -48,7 +49,7 @@ def embed_previous_sentences(corpus_dir: Path, context_dir: Path, encoder: Path)
         if store.exists():
             continue
         texts = context_dir / f"{split}.prev_text.jsonl"
-        write_atomically(texts, "".join(json.dumps(record) + "\n" for record in records))
+        write_text_atomically(texts, "".join(json.dumps(record) + "\n" for record in records))
         embed_context_main([
             "--texts", str(texts), "--id-field", "id", "--text-field", "text",
             "--encoder", str(encoder), "--pooling", "cls", "--out", str(store),
@@ -91,7 +92,7 @@ def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates:
         print(f"[demo] {save_dir} was trained with other settings: starting it again", flush=True)
         shutil.rmtree(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(settings, json.dumps(overrides))
+    write_text_atomically(settings, json.dumps(overrides))
     train_seconds = hydra_train("demo_tiny", save_dir, overrides, system=system)
     training = read_training_log(save_dir / "train.log")
 
@@ -154,8 +155,8 @@ def run_demo(
     for system in systems:
         results.append(run_system(system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha))
     table = results_table(results)
-    write_atomically(out_dir / "results.md", table + "\n")
-    write_atomically(out_dir / "results.json", json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    write_text_atomically(out_dir / "results.md", table + "\n")
+    write_text_atomically(out_dir / "results.json", json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print("\n" + table + "\n")
     print(f"[demo] results: {out_dir / 'results.md'} and results.json; logs next to each stage's outputs", flush=True)
     return results

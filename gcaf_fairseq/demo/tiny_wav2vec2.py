@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .corpus import write_atomically
+from ..data.atomic_files import write_text_atomically
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "pretraining"
 CONFIG_NAME = "tiny_wav2vec2"
@@ -98,5 +98,5 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
         raise RuntimeError(
             f"fairseq-hydra-train failed (exit status {result.returncode}); end of {log_path}:\n{log_tail}"
         )
-    write_atomically(run_record, json.dumps(settings, indent=2) + "\n")
+    write_text_atomically(run_record, json.dumps(settings, indent=2) + "\n")
     return checkpoint

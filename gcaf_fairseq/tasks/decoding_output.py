@@ -1,17 +1,11 @@
 """Word-level decoding results in utterance-id order, written once a subset is complete."""
 
 import json
-import os
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+from ..data.atomic_files import write_text_atomically
 from ..scoring.wer import corpus_wer
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 class DecodingRecorder:
@@ -45,9 +39,9 @@ class DecodingRecorder:
         report = {"subset": self.subset, **corpus_wer(references, hypotheses)}
         self.out_dir.mkdir(parents=True, exist_ok=True)
         prefix = self.out_dir / self.subset
-        _write_atomically(prefix.with_suffix(".ids"), "".join(self.utterance_ids[i] + "\n" for i in order))
-        _write_atomically(prefix.with_suffix(".hyp.wrd"), "".join(line + "\n" for line in hypotheses))
-        _write_atomically(prefix.with_suffix(".ref.wrd"), "".join(line + "\n" for line in references))
-        _write_atomically(prefix.with_suffix(".wer.json"), json.dumps(report, indent=2) + "\n")
+        write_text_atomically(prefix.with_suffix(".ids"), "".join(self.utterance_ids[i] + "\n" for i in order))
+        write_text_atomically(prefix.with_suffix(".hyp.wrd"), "".join(line + "\n" for line in hypotheses))
+        write_text_atomically(prefix.with_suffix(".ref.wrd"), "".join(line + "\n" for line in references))
+        write_text_atomically(prefix.with_suffix(".wer.json"), json.dumps(report, indent=2) + "\n")
         self.written = True
         return report

@@ -1,11 +1,11 @@
 """Predict one class label per utterance with a ``wav2vec2_context_seq_cls`` checkpoint."""
 
-import os
 from pathlib import Path
 from typing import Dict, Optional
 
 import torch
 
+from ..data.atomic_files import write_text_atomically
 from .audio_context_finetuning import manifest_utterance_ids
 
 
@@ -52,11 +52,8 @@ def predict_labels(
         raise RuntimeError(f"predicted {len(predicted)} of {len(dataset)} utterances of {split}")
     ids = sorted(predicted)
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
     for target, labels in ((path, predicted), (path.with_name(path.name + ".ref"), reference)):
-        temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        temporary.write_text("".join(f"{i}\t{labels[i]}\n" for i in ids), encoding="utf-8")
-        os.replace(temporary, target)
+        write_text_atomically(target, "".join(f"{i}\t{labels[i]}\n" for i in ids))
     truth, guess = [reference[i] for i in ids], [predicted[i] for i in ids]
     return {
         "split": split,
