@@ -17,6 +17,8 @@ setup(
             "gcaf-build-lexicon=gcaf_fairseq.cli.build_lexicon:main",
             "gcaf-predict-labels=gcaf_fairseq.cli.predict_labels:main",
             "gcaf-score=gcaf_fairseq.cli.score:main",
+            "gcaf-prepare-librispeech=gcaf_fairseq.cli.prepare_librispeech:main",
+            "gcaf-prepare-slue=gcaf_fairseq.cli.prepare_slue:main",
         ]
     },
 )
