@@ -265,3 +265,79 @@ def test_aware_training_without_teacher_is_an_error(corpus, w2v_checkpoint, tmp_
     model.train()
     with pytest.raises(ValueError, match="without teacher embeddings"):
         criterion(model, first_batch(task, "test"))
+
+
+# --- context_layer: the fusion before transformer layer k --------------------------------------
+
+
+def _forward_twice(model, batch, seed=7):
+    torch.manual_seed(seed), np.random.seed(seed)
+    return model(**batch["net_input"])
+
+
+@pytest.mark.parametrize("context_use", ["injection", "aware"])
+def test_context_layer_at_the_top_is_the_default_exactly(corpus, w2v_checkpoint, context_dir, context_use):
+    task = make_task(corpus, context_store=store_template(context_dir))
+    default = build(task, w2v_checkpoint, corpus, context_source="text", context_use=context_use)
+    top = build(task, w2v_checkpoint, corpus, context_source="text", context_use=context_use, context_layer=2)
+    assert top.w2v_encoder.context_layer is None  # 2 layers: k = 2 is the output
+    assert all(torch.equal(a, b) for a, b in zip(default.state_dict().values(), top.state_dict().values()))
+    task.load_dataset("test")
+    batch = first_batch(task, "test")
+    for training in (True, False):
+        default.train(training), top.train(training)
+        a, b = _forward_twice(default, batch), _forward_twice(top, batch)
+        assert torch.equal(a["encoder_out"], b["encoder_out"])
+        if context_use == "aware":
+            assert torch.equal(a["student_embedding"], b["student_embedding"])
+
+
+@pytest.mark.parametrize("layerdrop", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("context_use", ["injection", "aware"])
+def test_every_context_layer_trains_with_layerdrop(corpus, w2v_checkpoint, context_dir, context_use, layerdrop):
+    task = make_task(corpus, context_store=store_template(context_dir))
+    outputs, batch = {}, None
+    for k in range(3):
+        model = build(task, w2v_checkpoint, corpus, context_source="text", context_use=context_use, context_layer=k, layerdrop=layerdrop)
+        if batch is None:  # the task joins contexts for the model it has built
+            task.load_dataset("test")
+            batch = first_batch(task, "test")
+        model.train()
+        out = _forward_twice(model, batch)
+        loss = out["encoder_out"].float().pow(2).mean()
+        if context_use == "aware":
+            assert out["student_embedding"].shape == (4, TEXT_DIM)  # fused even if layers were dropped
+            loss = loss + out["student_embedding"].pow(2).mean()
+        loss.backward()
+        head = model.w2v_encoder.context_head
+        assert head.fusion.value.weight.grad.abs().sum() > 0
+        if context_use == "aware":
+            assert head.student.fc.weight.grad.abs().sum() > 0
+        model.eval()
+        outputs[k] = model(**batch["net_input"])["encoder_out"]
+    # injecting lower in the stack changes what the layers above compute
+    assert not torch.allclose(outputs[0], outputs[2])
+
+
+def test_context_layer_inside_a_frozen_encoder_runs_without_gradient(corpus, w2v_checkpoint, context_dir):
+    task = make_task(corpus, context_store=store_template(context_dir))
+    model = build(task, w2v_checkpoint, corpus, context_source="text", context_layer=1, freeze_finetune_updates=100)
+    task.load_dataset("test")
+    batch = first_batch(task, "test")
+    model.train()
+    model(**batch["net_input"])["encoder_out"].float().pow(2).mean().backward()
+    assert model.w2v_encoder.proj.weight.grad is not None  # the output layer trains
+    assert all(p.grad is None for p in model.w2v_encoder.w2v_model.parameters())  # frozen
+    assert all(p.grad is None for p in model.w2v_encoder.context_head.parameters())  # frozen with it
+    model.set_num_updates(100)
+    model(**batch["net_input"])["encoder_out"].float().pow(2).mean().backward()
+    assert model.w2v_encoder.context_head.fusion.query.weight.grad is not None
+
+
+def test_context_layer_is_checked(corpus, w2v_checkpoint):
+    task = make_task(corpus)
+    with pytest.raises(ValueError, match=r"context_layer=3: the encoder has 2 layers"):
+        build(task, w2v_checkpoint, corpus, context_source="text", context_layer=3)
+    with pytest.raises(ValueError, match="concat widens the frames"):
+        build(task, w2v_checkpoint, corpus, context_source="text", context_fusion="concat", context_layer=1)
+    assert build(task, w2v_checkpoint, corpus, context_source="text", context_fusion="concat", context_layer=2).w2v_encoder.context_layer is None

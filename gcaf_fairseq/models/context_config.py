@@ -1,6 +1,7 @@
 """The context options shared by every context model (dataclass mixin, fairseq style)."""
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
@@ -47,6 +48,14 @@ class ContextModelConfig(FairseqDataclass):
         metadata={
             "help": "cls: one [CLS] vector per utterance; sequence: the encoder's last hidden "
             "layer, a padded sequence with a mask (cross_attention injection only)"
+        },
+    )
+    context_layer: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "apply the context fusion (and the student) before transformer layer k "
+            "(0 = before the first) instead of at the encoder output; default and k = the number "
+            "of layers: the output, as in the papers. cross_attention only below the top"
         },
     )
 
