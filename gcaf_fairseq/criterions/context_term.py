@@ -9,24 +9,31 @@ from ..modules.losses import context_l2_loss
 def add_context_term(loss, net_output, sample, model, alpha: float, logging_output: dict):
     """``loss + alpha * sum over utterances with a teacher of ||e_teacher - e_hat||^2``.
 
-    Models without a student (``none``, ``injection``) return ``loss`` unchanged. An aware
-    model training without teacher embeddings is an error (a missing store would otherwise
-    silently turn distillation off); in validation the term is just not computed.
+    The teacher is the store's embedding (text context, detached) or the model's own ``e_j``
+    of the neighbours (audio context, CA Eq. 2, gradient to both sides). Models without a
+    student (``none``, ``injection``) return ``loss`` unchanged. An aware model training
+    without teacher embeddings is an error (a missing store or utterance table would
+    otherwise silently turn the context loss off); in validation the term is just skipped.
     Logs ``context_loss`` (sum) and ``context_count`` (utterances with a teacher).
     """
     student_embedding = net_output.get("student_embedding")
     if student_embedding is None:
         return loss
-    teacher_embedding = sample["net_input"].get("context")
-    if teacher_embedding is None:
+    audio_teacher = net_output.get("teacher_embedding")
+    store_teacher = sample["net_input"].get("context")
+    if audio_teacher is None and store_teacher is None:
         if model.training and alpha != 0:
             raise ValueError(
                 "context_use=aware is training without teacher embeddings: set task.context_store "
-                "to the store of the training split's context"
+                "(text context) or task.utterance_table (audio context) for the training split"
             )
         return loss
     has_teacher = sample["context_present"]
-    context_loss = context_l2_loss(teacher_embedding[:, 0], student_embedding, weight=has_teacher).sum()
+    if audio_teacher is not None:
+        per_utterance = context_l2_loss(audio_teacher, student_embedding, weight=has_teacher, detach_teacher=False)
+    else:
+        per_utterance = context_l2_loss(store_teacher[:, 0], student_embedding, weight=has_teacher)
+    context_loss = per_utterance.sum()
     logging_output["context_loss"] = utils.item(context_loss.data)
     logging_output["context_count"] = int(has_teacher.sum())
     return loss + alpha * context_loss

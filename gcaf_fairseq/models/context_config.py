@@ -5,7 +5,7 @@ from typing import Optional
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-CONTEXT_SOURCE_CHOICES = ChoiceEnum(["none", "text"])
+CONTEXT_SOURCE_CHOICES = ChoiceEnum(["none", "text", "audio"])
 CONTEXT_USE_CHOICES = ChoiceEnum(["injection", "aware"])
 CONTEXT_FUSION_CHOICES = ChoiceEnum(["cross_attention", "concat"])
 CONTEXT_POOLING_CHOICES = ChoiceEnum(["cls", "sequence"])
@@ -16,8 +16,9 @@ class ContextModelConfig(FairseqDataclass):
     context_source: CONTEXT_SOURCE_CHOICES = field(
         default="none",
         metadata={
-            "help": "where the context comes from: none (system A, plain fine-tuning) or text "
-            "(a text-encoder embedding read from the task's context store: rows C, D, E)"
+            "help": "where the context comes from: none (system A, plain fine-tuning), text (a "
+            "text-encoder embedding read from the task's context store: rows C, D, E) or audio "
+            "(the neighbouring utterances' audio, from the task's utterance_table: CA rows (b), B)"
         },
     )
     context_use: CONTEXT_USE_CHOICES = field(
@@ -50,6 +51,18 @@ class ContextModelConfig(FairseqDataclass):
             "layer, a padded sequence with a mask (cross_attention injection only)"
         },
     )
+    context_window: int = field(
+        default=2,
+        metadata={"help": "audio context: window length L; segments i+O .. i+O+L-1 minus i are the neighbours"},
+    )
+    context_offset: int = field(
+        default=0,
+        metadata={"help": "audio context: window offset O ((2,0) = next segment, (2,-1) = previous, (3,-1) = both)"},
+    )
+    context_neighbour_grad: bool = field(
+        default=True,
+        metadata={"help": "audio context: back-propagate into wav2vec2 through the neighbours' encoding (the CA paper's choice)"},
+    )
     context_layer: Optional[int] = field(
         default=None,
         metadata={
@@ -71,6 +84,16 @@ def validate_context_config(cfg) -> None:
         )
     if cfg.context_pooling == "sequence" and cfg.context_fusion == "concat":
         raise ValueError("context_fusion=concat appends one vector per utterance: use context_pooling=cls")
+    if cfg.context_source == "audio":
+        if cfg.context_fusion != "concat":
+            raise ValueError("context_source=audio uses the CA paper's fusion: set context_fusion=concat")
+        if cfg.context_window < 2:
+            raise ValueError(f"context_window={cfg.context_window}: the window must hold the segment and at least one neighbour")
+        if not -(cfg.context_window - 1) <= cfg.context_offset <= 0:
+            raise ValueError(
+                f"context_offset={cfg.context_offset} with context_window={cfg.context_window}: the window "
+                f"i+O .. i+O+L-1 must contain the segment i (O from {-(cfg.context_window - 1)} to 0)"
+            )
     if cfg.context_dim <= 0 or cfg.context_embed_dim <= 0:
         raise ValueError(f"context_dim ({cfg.context_dim}) and context_embed_dim ({cfg.context_embed_dim}) must be positive")
 
@@ -82,6 +105,10 @@ def build_context_head(cfg, frame_dim: int):
     validate_context_config(cfg)
     if cfg.context_source == "none":
         return None
+    if cfg.context_source == "audio":
+        # The CA paper: e = FC(pool(Z)) is D-dim and appended as is. The encoder computes
+        # e_j (neighbours) or e_i (current) with its context module and injects it.
+        return ContextHead(frame_dim, "injection", "concat", cfg.context_dim, cfg.context_dim, project_context=False)
     return ContextHead(
         frame_dim=frame_dim,
         context_use=cfg.context_use,
@@ -89,3 +116,8 @@ def build_context_head(cfg, frame_dim: int):
         context_dim=cfg.context_dim,
         context_embed_dim=cfg.context_embed_dim,
     )
+
+
+def window_neighbour_offsets(window: int, offset: int):
+    """Relative positions of the neighbours: ``offset .. offset + window - 1`` without 0."""
+    return [relative for relative in range(offset, offset + window) if relative != 0]

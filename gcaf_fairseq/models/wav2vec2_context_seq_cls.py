@@ -62,5 +62,6 @@ class Wav2VecContextSeqCls(BaseFairseqModel):
         return {
             "logits": self.classifier(pooled),  # B x num_labels
             "student_embedding": encoded.get("student_embedding"),
+            "teacher_embedding": encoded.get("teacher_embedding"),
             "padding_mask": encoded["padding_mask"],
         }

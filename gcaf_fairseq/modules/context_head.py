@@ -49,6 +49,8 @@ class ContextHead(nn.Module):
             ``concat`` (CA Eq. 1, output size ``frame_dim + context_dim``).
         context_dim: attention size of the cross-attention, or appended size ``D`` of concat.
         context_embed_dim: size of the teacher embedding (768 for BERT base).
+        project_context: concat only: map the context to ``context_dim`` with a linear layer
+            first (a 768-dim [CLS]); ``False`` when it already has that size (CA's module).
 
     ``forward(frames, frame_padding_mask, context, context_padding_mask)``: frames
     ``(batch, frame, frame_dim)``, frame_padding_mask ``(batch, frame)`` (``True`` at
@@ -60,7 +62,7 @@ class ContextHead(nn.Module):
     output (the papers), and can apply the same head before an intermediate layer.
     """
 
-    def __init__(self, frame_dim, context_use, context_fusion, context_dim, context_embed_dim):
+    def __init__(self, frame_dim, context_use, context_fusion, context_dim, context_embed_dim, project_context=True):
         super().__init__()
         if context_use not in CONTEXT_USES:
             raise ValueError(f"context_use must be one of {CONTEXT_USES}, got {context_use!r}")
@@ -72,7 +74,7 @@ class ContextHead(nn.Module):
             self.fusion = ContextCrossAttention(frame_dim, context_embed_dim, context_dim)
             self.output_dim = frame_dim
         else:
-            self.fusion = ConcatFusion(frame_dim, context_dim, context_embed_dim)
+            self.fusion = ConcatFusion(frame_dim, context_dim, context_embed_dim if project_context else None)
             self.output_dim = frame_dim + context_dim
 
     def forward(self, frames, frame_padding_mask=None, context=None, context_padding_mask=None):

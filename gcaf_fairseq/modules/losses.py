@@ -7,6 +7,7 @@ def context_l2_loss(
     teacher_embedding: torch.Tensor,
     student_embedding: torch.Tensor,
     weight: torch.Tensor = None,
+    detach_teacher: bool = True,
 ) -> torch.Tensor:
     """``L_context = ||e_teacher - e_hat||^2`` (GCAF Eq. 2, CA Eq. 2), per utterance.
 
@@ -25,7 +26,8 @@ def context_l2_loss(
             f"teacher embedding {tuple(teacher_embedding.shape)} and student embedding "
             f"{tuple(student_embedding.shape)} differ in shape"
         )
-    difference = teacher_embedding.detach().to(student_embedding.dtype) - student_embedding
+    teacher = teacher_embedding.detach() if detach_teacher else teacher_embedding
+    difference = teacher.to(student_embedding.dtype) - student_embedding
     per_utterance = difference.float().pow(2).sum(dim=-1)
     if weight is not None:
         per_utterance = per_utterance * weight.to(per_utterance.dtype)

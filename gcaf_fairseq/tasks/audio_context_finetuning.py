@@ -22,6 +22,9 @@ from fairseq.tasks.audio_pretraining import AudioPretrainingTask
 
 from ..data.context_dataset import ContextDataset
 from ..data.context_store import ContextStore
+from ..data.neighbour_audio import NeighbourAudioDataset, find_neighbours
+from ..data.utterance_table import read_utterance_table
+from ..models.context_config import window_neighbour_offsets
 from .ctc_decoders import KenLMDecoder, ViterbiDecoder
 from .ctc_generator import CtcGenerator
 from .decoding_output import DecodingRecorder
@@ -47,6 +50,14 @@ class AudioContextFinetuningConfig(AudioFinetuningConfig):
             "help": "path template of the context store, with {split}, e.g. /data/ctx/{split}.p4.cls "
             "(written by gcaf-embed-context). Needed by context_use=injection models on every "
             "split, and by aware models for training; aware models decode without it"
+        },
+    )
+    utterance_table: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "path template of the utterance table, with {split}, e.g. /data/{split}.utterances.jsonl: "
+            "where context_source=audio models find each utterance's neighbours (by id, through "
+            "prev_id/next_id). Needed by injection models on every split, by aware models for training"
         },
     )
     context_missing: CONTEXT_MISSING_CHOICES = field(
@@ -82,9 +93,8 @@ class AudioContextFinetuningConfig(AudioFinetuningConfig):
     )
 
 
-def manifest_utterance_ids(dataset) -> List[str]:
-    """Utterance ids of a fairseq audio dataset, in dataset order: each manifest file name
-    without folder and extension (``SPEAKER-CHAPTER-0001.flac`` -> ``SPEAKER-CHAPTER-0001``)."""
+def file_audio_dataset(dataset) -> FileAudioDataset:
+    """The :class:`FileAudioDataset` under fairseq's dataset wrappers."""
     audio = dataset
     while not isinstance(audio, FileAudioDataset) and hasattr(audio, "dataset"):
         audio = audio.dataset
@@ -93,6 +103,13 @@ def manifest_utterance_ids(dataset) -> List[str]:
             f"context needs a tsv manifest (FileAudioDataset), got {type(audio).__name__}: "
             "binarized and multi-corpus datasets are not supported"
         )
+    return audio
+
+
+def manifest_utterance_ids(dataset) -> List[str]:
+    """Utterance ids of a fairseq audio dataset, in dataset order: each manifest file name
+    without folder and extension (``SPEAKER-CHAPTER-0001.flac`` -> ``SPEAKER-CHAPTER-0001``)."""
+    audio = file_audio_dataset(dataset)
     names = audio.fnames if isinstance(audio.fnames, list) else [name.as_py() for name in audio.fnames]
     return [os.path.splitext(os.path.basename(audio.text_compressor.decompress(name)))[0] for name in names]
 
@@ -155,7 +172,11 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
             self._load_classification_dataset(split, task_cfg, **kwargs)
         else:
             super().load_dataset(split, task_cfg, **kwargs)
-        store, context_rows = self._load_context(split, task_cfg or self.cfg)
+        store, context_rows = None, None
+        if getattr(self.context_model_cfg, "context_source", "none") == "audio":
+            self.datasets[split] = self._with_neighbours(split, task_cfg or self.cfg)
+        else:
+            store, context_rows = self._load_context(split, task_cfg or self.cfg)
         self.datasets[split] = ContextDataset(self.datasets[split], store, context_rows)
 
     def _load_classification_dataset(self, split, task_cfg, **kwargs):
@@ -212,10 +233,7 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
                 f"context_use=injection needs a context embedding for every utterance of '{split}': "
                 "set task.context_store (e.g. /data/ctx/{split}.p4.cls, written by gcaf-embed-context)"
             )
-        try:
-            path = template.format(split=split)
-        except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(f"task.context_store '{template}' must be a path with only {{split}} to fill in") from error
+        path = _split_path(template, split, "context_store")
         if not os.path.exists(path):
             if context_use == "aware":
                 logger.warning(
@@ -260,6 +278,39 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
         )
         return store, context_rows
 
+    def _with_neighbours(self, split, task_cfg):
+        """Audio context: wrap the split with its utterances' neighbours' audio."""
+        model_cfg = self.context_model_cfg
+        dataset = self.datasets[split]
+        template = self.cfg.utterance_table or getattr(task_cfg, "utterance_table", None)
+        injection = model_cfg.context_use == "injection"
+        if not template:
+            if injection:
+                raise ValueError(
+                    f"context_source=audio with context_use=injection needs the neighbours of every utterance of "
+                    f"'{split}': set task.utterance_table (e.g. /data/{{split}}.utterances.jsonl)"
+                )
+            logger.info(f"{split}: no utterance table; the aware model needs no neighbours to decode")
+            return dataset
+        path = _split_path(template, split, "utterance_table")
+        if not os.path.exists(path):
+            if injection:
+                raise FileNotFoundError(f"utterance table {path} for split '{split}' does not exist (task.utterance_table={template})")
+            logger.warning(f"{split}: no utterance table at {path}; no context loss is computed on this split")
+            return dataset
+        offsets = window_neighbour_offsets(model_cfg.context_window, model_cfg.context_offset)
+        lookup = find_neighbours(read_utterance_table(path), manifest_utterance_ids(dataset), offsets, path)
+        manifest = os.path.join(self.cfg.data, f"{split}.tsv")
+        if lookup.missing and self.cfg.context_missing != "zero":
+            raise ValueError(
+                f"{len(lookup.missing)} neighbours of utterances of {manifest} are missing "
+                f"(window {model_cfg.context_window}, offset {model_cfg.context_offset}); first: {_first(lookup.missing, 3)}. "
+                "Fix the table or the audio, or set task.context_missing=zero to go without them"
+            )
+        self.context_missing_counts[split] = len(lookup.missing)
+        logger.info(f"{split}: neighbours at relative positions {offsets} from {path}: {lookup.counts()}")
+        return NeighbourAudioDataset(dataset, lookup.paths, file_audio_dataset(dataset))
+
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
         if self.cfg.autoregressive:
             return super().build_generator(models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
@@ -302,6 +353,13 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
             return None
         (subset, dataset), = self.datasets.items()
         return DecodingRecorder(out_dir, subset, manifest_utterance_ids(dataset))
+
+
+def _split_path(template: str, split: str, option: str) -> str:
+    try:
+        return template.format(split=split)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"task.{option} '{template}' must be a path with only {{split}} to fill in") from error
 
 
 def _results_path_from_command_line() -> Optional[str]:
