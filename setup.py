@@ -19,6 +19,9 @@ setup(
             "gcaf-score=gcaf_fairseq.cli.score:main",
             "gcaf-prepare-librispeech=gcaf_fairseq.cli.prepare_librispeech:main",
             "gcaf-prepare-slue=gcaf_fairseq.cli.prepare_slue:main",
+            "gcaf-generate-context=gcaf_fairseq.cli.generate_context:main",
+            "gcaf-merge-generations=gcaf_fairseq.cli.merge_generations:main",
+            "gcaf-rouge=gcaf_fairseq.cli.rouge:main",
         ]
     },
 )

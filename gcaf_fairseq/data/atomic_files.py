@@ -16,15 +16,23 @@ def temporary_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
-def write_text_atomically(path, text: str) -> None:
-    """Write ``text`` to ``path`` (UTF-8) through a temporary file in the same folder."""
+def write_bytes_atomically(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, flushed to
+    disk before the rename (a crash leaves the old file or the new one, never half)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = temporary_sibling(path)
     try:
-        with open(temporary, "x", encoding="utf-8") as stream:
-            stream.write(text)
+        with open(temporary, "xb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomically(path, text: str) -> None:
+    """:func:`write_bytes_atomically` for UTF-8 text."""
+    write_bytes_atomically(path, text.encode("utf-8"))

@@ -34,9 +34,6 @@ import soundfile
 
 from ..data.atomic_files import write_text_atomically
 
-# tiny_llm imports the old name.
-write_atomically = write_text_atomically
-
 SAMPLE_RATE = 16000
 SPLITS = ("train", "valid", "test")
 DEFAULT_VOICES = ("en-us", "en-gb-x-rp", "en-us+f3", "en-gb-scotland", "en-029+f2", "en-us-nyc")

@@ -1,0 +1,237 @@
+"""A tiny Llama trained on the demo corpus: the demo's stand-in for an instruction-tuned LLM.
+
+No real LLM can be downloaded here, so the demo trains its own: a 2-layer, 64-dim
+``LlamaForCausalLM`` (about 0.16M parameters) with a byte-level BPE tokenizer trained on
+the same text, for about a minute on CPU. It learns one thing: to answer the four GCAF
+prompts (P1-P4) applied to a sentence of the train split, in the chat format of its own
+chat template, with answers made from the corpus itself:
+
+- P1 (next sentence): the sentence that follows in the chapter;
+- P2 (question): ``WHAT DID {NAME} DO WITH THE {NOUN}?``;
+- P3 (topic): the chapter's topic (``KITCHEN``, ``SAILING``, ...);
+- P4 (title): ``{NAME} AND THE {NOUN}: A {TOPIC} STORY``;
+
+where the topic is the corpus topic whose vocabulary the chapter uses most, and the name
+and the noun are the protagonist and the topic noun of the prompted sentence (the
+chapter's most frequent ones when the sentence has none). It knows
+nothing beyond that corpus: it shows the pipeline (prompt -> generation -> embedding ->
+context store) end to end, not what a 13B model's text does for ASR.
+
+The model, the tokenizer and its chat template are saved with ``save_pretrained`` so the
+``hf`` backend loads the folder like any other model. ``tiny_llm.json``, written last,
+records the settings and the training run; a folder with a matching record is reused.
+"""
+
+import hashlib
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from ..data.utterance_table import read_utterance_table
+from ..generation.prompts import PROMPTS, build_user_message
+from ..data.atomic_files import write_text_atomically
+from .corpus import NAMES, TOPICS
+
+TINY_LLM_FORMAT_VERSION = 1
+RUN_RECORD_NAME = "tiny_llm.json"
+END_TOKEN = "<|end|>"
+SPECIAL_TOKENS = ("<pad>", "<s>", END_TOKEN, "<|system|>", "<|user|>", "<|assistant|>")
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n"
+    "{{ message['content'] }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+VOCABULARY_SIZE = 1024
+MODEL_SIZE = dict(
+    hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4
+)
+BATCH_SIZE = 32
+LEARNING_RATE = 3e-3
+WARMUP_STEPS = 30
+
+
+def _words(sentences: List[str]) -> Counter:
+    return Counter(word.lower().removesuffix("'s") for sentence in sentences for word in sentence.split())
+
+
+def chapter_description(sentences: List[str], stream: str) -> Dict[str, str]:
+    """``{"topic", "name", "noun"}`` of a chapter, upper case, from its words: the topic
+    whose vocabulary it uses most, its most frequent name and topic noun."""
+    words = _words(sentences)
+
+    def vocabulary_hits(topic) -> int:
+        phrases = topic.nouns + topic.places + topic.verbs + topic.adjectives
+        vocabulary = {word for phrase in phrases for word in phrase.split()}
+        return sum(count for word, count in words.items() if word in vocabulary)
+
+    topic_name = max(sorted(TOPICS), key=lambda name: vocabulary_hits(TOPICS[name]))
+    topic = TOPICS[topic_name]
+    if vocabulary_hits(topic) == 0:
+        raise ValueError(f"chapter {stream}: no word of any demo topic; the tiny LLM trains on the demo corpus only")
+    names = [name for name in NAMES if words[name]]
+    nouns = [noun for noun in topic.nouns if words[noun]]
+    return {
+        "topic": topic_name,
+        "name": max(names, key=lambda name: (words[name], name)) if names else "someone",
+        "noun": max(nouns, key=lambda noun: (words[noun], noun)) if nouns else topic.nouns[0],
+    }
+
+
+def answers(previous_sentence: str, next_sentence: str, chapter: Dict[str, str]) -> Dict[str, str]:
+    """The assistant's answer to each prompt applied to ``previous_sentence`` (see the
+    module docstring); the name and noun are the previous sentence's own when it has them
+    (what a model can read off its input), else the chapter's."""
+    words = _words([previous_sentence])
+    topic = TOPICS[chapter["topic"]]
+    name = next((name for name in NAMES if words[name]), chapter["name"]).upper()
+    noun = next((noun for noun in topic.nouns if words[noun]), chapter["noun"]).upper()
+    topic_name = chapter["topic"].upper()
+    return {
+        "P1": next_sentence,
+        "P2": f"WHAT DID {name} DO WITH THE {noun}?",
+        "P3": topic_name,
+        "P4": f"{name} AND THE {noun}: A {topic_name} STORY",
+    }
+
+
+def chat_examples(rows: List[dict]) -> List[Tuple[str, str]]:
+    """``(user message, answer)`` for every prompt and every consecutive pair of sentences."""
+    sentences_of_stream: Dict[str, List[dict]] = {}
+    for row in rows:
+        sentences_of_stream.setdefault(row["stream"], []).append(row)
+    examples = []
+    for stream, stream_rows in sentences_of_stream.items():
+        text_of_id = {row["id"]: row["text"] for row in stream_rows}
+        chapter = chapter_description([row["text"] for row in stream_rows], stream)
+        for row in stream_rows:
+            previous = text_of_id.get(row["prev_id"])
+            if previous is None:
+                continue
+            for prompt_id, answer in answers(previous, row["text"], chapter).items():
+                examples.append((build_user_message(PROMPTS[prompt_id], previous), answer))
+    return examples
+
+
+def train_tokenizer(texts: List[str], vocabulary_size: int = VOCABULARY_SIZE):
+    """A byte-level BPE tokenizer trained on ``texts``, with the chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocabulary_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(texts, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", bos_token="<s>", eos_token=END_TOKEN)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def _encode_examples(tokenizer, examples) -> List[Tuple[List[int], List[int]]]:
+    """``(input ids, labels)``: the prompt as the hf backend sends it, then the answer and
+    the end token; only the answer and the end token are learned."""
+    encoded = []
+    for user_message, answer in examples:
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": user_message}], tokenize=False, add_generation_prompt=True
+        )
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        encoded.append((prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids))
+    return encoded
+
+
+def _is_complete(out_dir: Path, parameters: dict) -> bool:
+    try:
+        record = json.loads((out_dir / RUN_RECORD_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    saved = ("config.json", "model.safetensors", "tokenizer.json")
+    return record.get("parameters") == parameters and all((out_dir / name).is_file() for name in saved)
+
+
+def train_tiny_llm(corpus_dir, out_dir, seconds: float = 60.0, seed: int = 0, max_steps: Optional[int] = None) -> Path:
+    """Train (or find) the demo LLM on ``corpus_dir/train.utterances.jsonl``; returns ``out_dir``.
+
+    Trains for ``seconds`` of wall-clock time, or ``max_steps`` steps if that comes first
+    (the number of steps a time budget allows depends on the machine; ``max_steps``
+    alone makes the run reproducible). ``out_dir`` then holds a Hugging Face model folder
+    for ``gcaf-generate-context --backend hf --model out_dir``.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    table = corpus_dir / "train.utterances.jsonl"
+    parameters = {
+        "format_version": TINY_LLM_FORMAT_VERSION,
+        "seconds": seconds,
+        "seed": seed,
+        "max_steps": max_steps,
+        "train_table_sha256": hashlib.sha256(table.read_bytes()).hexdigest(),
+    }
+    if _is_complete(out_dir, parameters):
+        return out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RUN_RECORD_NAME).unlink(missing_ok=True)
+
+    examples = chat_examples([row for row in read_utterance_table(table) if row["in_split"]])
+    if not examples:
+        raise ValueError(f"{table}: no utterance with a previous one, nothing to learn from")
+    tokenizer = train_tokenizer([text for example in examples for text in example])
+    encoded = _encode_examples(tokenizer, examples)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=max(256, max(len(ids) for ids, _ in encoded) * 2),
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **MODEL_SIZE,
+    )
+    model = LlamaForCausalLM(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / WARMUP_STEPS))
+    sampler = random.Random(seed)
+    model.train()
+    started = time.perf_counter()
+    losses, step = [], 0
+    while time.perf_counter() - started < seconds and (max_steps is None or step < max_steps):
+        batch = [encoded[sampler.randrange(len(encoded))] for _ in range(BATCH_SIZE)]
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.tensor([ids + [tokenizer.pad_token_id] * (width - len(ids)) for ids, _ in batch])
+        labels = torch.tensor([labels + [-100] * (width - len(labels)) for _, labels in batch])
+        attention_mask = (torch.arange(width)[None, :] < torch.tensor([len(ids) for ids, _ in batch])[:, None]).long()
+        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        step += 1
+    model.eval()
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    record = {
+        "parameters": parameters,
+        "steps": step,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "final_loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4),
+        "examples": len(examples),
+        "model_parameters": sum(parameter.numel() for parameter in model.parameters()),
+        "model_size": MODEL_SIZE,
+        "vocabulary_size": len(tokenizer),
+    }
+    write_text_atomically(out_dir / RUN_RECORD_NAME, json.dumps(record, indent=2) + "\n")
+    return out_dir
