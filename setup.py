@@ -22,6 +22,7 @@ setup(
             "gcaf-generate-context=gcaf_fairseq.cli.generate_context:main",
             "gcaf-merge-generations=gcaf_fairseq.cli.merge_generations:main",
             "gcaf-rouge=gcaf_fairseq.cli.rouge:main",
+            "gcaf-make-homophone-corpus=gcaf_fairseq.cli.make_homophone_corpus:main",
         ]
     },
 )

@@ -135,8 +135,11 @@ def test_the_demo_pipeline_runs_end_to_end(tmp_path):
     from gcaf_fairseq.demo.pipeline import run_demo
 
     # 5 chapters x 3 sentences: train 1 chapter, valid 2, test 2 (6 utterances).
-    results = run_demo(out_dir=tmp_path / "demo", chapters=5, sentences_per_chapter=3, pretrain_updates=6, finetune_updates=10, jobs=2)
+    results = run_demo(out_dir=tmp_path / "demo", chapters=5, sentences_per_chapter=3, pretrain_updates=6,
+                       finetune_updates=10, jobs=2, llm_steps=20)
     assert [r.system for r in results] == ["A", "E"]
+    generations = (tmp_path / "demo" / "context" / "test.P4.jsonl").read_text().splitlines()
+    assert len(generations) == 6  # one record per test utterance, E's teacher
     assert all(r.decoded == 6 and r.updates == 10 for r in results)
     assert results[1].parameters > results[0].parameters
     table = (tmp_path / "demo" / "results.md").read_text()

@@ -1,5 +1,5 @@
 """``gcaf-score``: WER/CER, NER F1, sentiment macro F1 and the SLUE score, as SLUE-toolkit
-computes them, from plain files.
+computes them, from plain files; and homophone error/swap rates on the homophone corpus.
 
 Examples::
 
@@ -8,6 +8,7 @@ Examples::
         --hyp hypo.word-checkpoint_best.pt-dev.txt --id-format fairseq --tags combined
     gcaf-score sentiment --ref dev.sent --hyp pred-dev.sent
     gcaf-score slue-score --vp-wer vp_wer.json --vc-wer vc_wer.json --sa sa.json --ner ner.json
+    gcaf-score homophones --ref test.wrd --hyp hypo.wrd --targets test.homophones.jsonl
 
 Each subcommand prints one JSON object on stdout (scores in percent, unrounded). Errors
 (a count or id mismatch between the files, a malformed line, an unreadable file) exit
@@ -19,6 +20,7 @@ import json
 from typing import List, Optional
 
 from ..scoring.aligned_files import ID_FORMATS, AlignmentError, read_aligned
+from ..scoring.homophones import homophone_scores, read_target_rows, targets_for_aligned
 from ..scoring.ner import CHAR_TABLES, TAG_SETS, ner_scores
 from ..scoring.sentiment import sentiment_scores
 from ..scoring.slue_score import ResultFileError, slue_score_from_results
@@ -95,6 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
     slue.add_argument("--vc-wer", required=True, help="SLUE-VoxCeleb WER: number or gcaf-score wer JSON")
     slue.add_argument("--sa", required=True, help="SLUE-VoxCeleb sentiment macro F1: number or gcaf-score sentiment JSON")
     slue.add_argument("--ner", required=True, help="SLUE-VoxPopuli NER F1 (combined): number or gcaf-score ner JSON")
+
+    homophones = commands.add_parser(
+        "homophones",
+        help="homophone error and swap rates per sentence kind, with WER and CER",
+        description="For each homophone target of --targets (a {split}.homophones.jsonl of "
+        "gcaf-make-homophone-corpus), the hypothesis word aligned to it (word Levenshtein alignment) is "
+        "right, another word (error) or the other member of its pair (error and swap). Reports 'all' and "
+        "'per_kind' (neutral, topic): targets, homophone_error_rate, swap_rate (percent of targets), wer, cer.",
+    )
+    _add_file_options(homophones, "transcript")
+    homophones.add_argument(
+        "--targets", required=True,
+        help="{split}.homophones.jsonl: one row per utterance. Matched to the reference by position with "
+        "--id-format line (row k = line k) and fairseq (row N = sample N), by id with tsv and first-field",
+    )
     return parser
 
 
@@ -110,6 +127,12 @@ def run(args) -> dict:
     aligned = _aligned(args)
     if args.command == "wer":
         result = corpus_wer(aligned.refs, aligned.hyps)
+    elif args.command == "homophones":
+        ref_id_format = args.ref_id_format or args.id_format
+        records = read_target_rows(args.targets)
+        rows = targets_for_aligned(aligned, records, ref_id_format, args.ref, args.targets)
+        result = homophone_scores(aligned.refs, aligned.hyps, rows)
+        result["targets"] = args.targets
     elif args.command == "ner":
         result = ner_scores(aligned.refs, aligned.hyps, tags=args.tags, chars=args.chars)
     else:
