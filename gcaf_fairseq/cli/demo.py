@@ -1,4 +1,4 @@
-"""``gcaf-demo``: systems A and E end to end on a synthesized corpus (see README)."""
+"""``gcaf-demo``: systems A and E (also C1, D4) end to end on a synthesized corpus (see README)."""
 
 import argparse
 from typing import List, Optional
@@ -22,6 +22,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="E's context-loss weight (default: %(default)s; the recipes use the papers' 10, which "
         "stalls CTC in the demo's 64-dim model: see README)",
     )
+    parser.add_argument("--llm-steps", type=int, default=1000, help="training steps of the demo LLM (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="(default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel speech synthesis processes (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -39,6 +40,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         seed=args.seed,
         jobs=args.jobs,
         alpha=args.alpha,
+        llm_steps=args.llm_steps,
     )
 
 

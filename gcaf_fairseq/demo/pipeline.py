@@ -1,7 +1,10 @@
-"""The built-in demo: systems A and E end to end on a synthesized corpus, on CPU.
+"""The built-in demo: systems A and E (C1 and D4 on request) end to end on a synthesized
+corpus, on CPU.
 
 corpus (espeak-ng) -> tiny wav2vec2 (fairseq pretraining) -> previous-sentence [CLS]
-embeddings (all-MiniLM-L6-v2) -> fairseq-hydra-train A and E -> fairseq-generate -> table.
+embeddings (all-MiniLM-L6-v2) -> tiny Llama trained on the corpus text -> its P4 titles of
+each previous sentence -> their [CLS] embeddings -> fairseq-hydra-train -> fairseq-generate
+-> table.
 
 Every stage writes under one folder and is skipped when its output is already there, so a
 rerun (or a run after an interruption) redoes only what is missing; fairseq-hydra-train
@@ -12,22 +15,35 @@ import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from ..cli.embed_context import main as embed_context_main
+from ..cli.generate_context import main as generate_context_main
 from ..data.utterance_table import previous_texts, read_utterance_table
 from ..data.atomic_files import write_text_atomically
 from .corpus import synthesize_corpus
 from .fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
+from .tiny_llm import train_tiny_llm
 from .tiny_wav2vec2 import pretrain_tiny_wav2vec2
 
 SPLITS = ("train", "valid", "test")
-SYSTEM_DESCRIPTIONS = {
-    "A": "baseline CTC fine-tuning",
-    "C1": "context injection, previous GT text [CLS]",
-    "E": "context-aware student (GCAF Fig. 2c)",
+
+
+@dataclass(frozen=True)
+class DemoSystem:
+    overlay: str  # config/finetuning/system/{overlay}.yaml
+    store: Optional[str]  # context/{split}.{store}.cls, or None
+    description: str
+    context_at_inference: str
+
+
+SYSTEMS = {
+    "A": DemoSystem("A", None, "baseline CTC fine-tuning", "none"),
+    "C1": DemoSystem("C1", "prev", "injection of the previous GT sentence [CLS]", "previous text + text encoder"),
+    "D4": DemoSystem("C1", "P4", "injection of the LLM's P4 title of the previous sentence", "previous text + LLM + text encoder"),
+    "E": DemoSystem("E", "P4", "GCAF student distilled from the P4 titles", "none"),
 }
-CONTEXT_AT_INFERENCE = {"A": "none", "C1": "previous text + text encoder", "E": "none"}
+SYSTEM_DESCRIPTIONS = {name: system.description for name, system in SYSTEMS.items()}
 
 
 def demo_text_encoder() -> Path:
@@ -45,16 +61,35 @@ def embed_previous_sentences(corpus_dir: Path, context_dir: Path, encoder: Path)
     without_previous = {}
     for split in SPLITS:
         records, without_previous[split] = previous_texts(read_utterance_table(corpus_dir / f"{split}.utterances.jsonl"))
-        store = context_dir / f"{split}.prev.cls"
-        if store.exists():
-            continue
         texts = context_dir / f"{split}.prev_text.jsonl"
-        write_text_atomically(texts, "".join(json.dumps(record) + "\n" for record in records))
+        if not (context_dir / f"{split}.prev.cls").exists():
+            write_text_atomically(texts, "".join(json.dumps(record) + "\n" for record in records))
+        embed_once(texts, "text", context_dir / f"{split}.prev.cls", encoder)
+    return without_previous
+
+
+def embed_once(texts: Path, text_field: str, store: Path, encoder: Path) -> None:
+    """``gcaf-embed-context`` into ``store`` unless it is already there."""
+    if not store.exists():
         embed_context_main([
-            "--texts", str(texts), "--id-field", "id", "--text-field", "text",
+            "--texts", str(texts), "--id-field", "id", "--text-field", text_field,
             "--encoder", str(encoder), "--pooling", "cls", "--out", str(store),
         ])
-    return without_previous
+
+
+def generate_p4_contexts(corpus_dir: Path, out_dir: Path, encoder: Path, seed: int, llm_steps: int) -> None:
+    """GCAF's generative step with the demo LLM: ``context/{split}.P4.jsonl`` (P4 titles of
+    each previous sentence, ``gcaf-generate-context --backend hf``) and their [CLS]
+    embeddings ``context/{split}.P4.cls``. The first sentence of a chapter gets no
+    generation, hence no context."""
+    llm_dir = train_tiny_llm(corpus_dir, out_dir / "tiny_llm", seconds=600, seed=seed, max_steps=llm_steps)
+    for split in SPLITS:
+        generations = out_dir / "context" / f"{split}.P4.jsonl"
+        generate_context_main([
+            "--utterances", str(corpus_dir / f"{split}.utterances.jsonl"), "--prompt", "P4",
+            "--backend", "hf", "--model", str(llm_dir), "--device", "cpu", "--out", str(generations),
+        ])
+        embed_once(generations, "generation", out_dir / "context" / f"{split}.P4.cls", encoder)
 
 
 @dataclass
@@ -72,8 +107,9 @@ class SystemResult:
 
 
 def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates: int, seed: int, alpha: float) -> SystemResult:
+    spec = SYSTEMS[system]
     save_dir = out_dir / "finetune" / system
-    store = f"'{out_dir / 'context'}/{{split}}.prev.cls'"  # quoted: hydra's grammar
+    store = f"{out_dir / 'context'}/{{split}}.{spec.store}.cls"
     overrides = [
         f"task.data={corpus_dir}",
         f"model.w2v_path={w2v_path}",
@@ -81,11 +117,11 @@ def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates:
         f"common.seed={seed}",
         f"dataset.validate_interval_updates={max(1, updates // 4)}",
     ]
-    if system != "A":
-        overrides.append(f"task.context_store={store}")
+    if spec.store is not None:
+        overrides.append(f"task.context_store='{store}'")  # quoted: hydra's grammar
     if system == "E":
         overrides.append(f"criterion.context_alpha={alpha}")
-    print(f"[demo] 4/5 fine-tuning system {system} ({updates} updates) -> {save_dir}", flush=True)
+    print(f"[demo] 5/6 fine-tuning system {system} ({updates} updates) -> {save_dir}", flush=True)
     settings = save_dir / "demo_settings.json"
     if settings.exists() and json.loads(settings.read_text()) != overrides:
         # fairseq would resume the old run from checkpoint_last.pt whatever the new settings.
@@ -93,17 +129,18 @@ def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates:
         shutil.rmtree(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomically(settings, json.dumps(overrides))
-    train_seconds = hydra_train("demo_tiny", save_dir, overrides, system=system)
+    train_seconds = hydra_train("demo_tiny", save_dir, overrides, system=spec.overlay)
     training = read_training_log(save_dir / "train.log")
 
     results_dir = out_dir / "decode" / system
-    print(f"[demo] 5/5 decoding system {system} with fairseq-generate -> {results_dir}", flush=True)
-    extra = ["--context-store", f"{out_dir / 'context'}/{{split}}.prev.cls"] if system == "C1" else []
-    generate(corpus_dir, save_dir / "checkpoint_last.pt", "test", results_dir, extra)  # E: no store
+    print(f"[demo] 6/6 decoding system {system} with fairseq-generate -> {results_dir}", flush=True)
+    injection = spec.store is not None and spec.overlay != "E"
+    extra = ["--context-store", store] if injection else []
+    generate(corpus_dir, save_dir / "checkpoint_last.pt", "test", results_dir, extra)  # A, E: no store
     decoding = read_generate_output(results_dir, "test")
     return SystemResult(
         system=system,
-        description=SYSTEM_DESCRIPTIONS[system] + (f", alpha {alpha:g}" if system == "E" else ""),
+        description=spec.description + (f", alpha {alpha:g}" if system == "E" else ""),
         test_wer=decoding.wer,
         valid_wer=training.valid[-1]["wer"] if training.valid else float("nan"),
         parameters=training.parameters,
@@ -111,7 +148,7 @@ def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates:
         train_seconds=round(train_seconds, 1),
         decode_seconds=decoding.generation_seconds,
         decoded=len(decoding.hypotheses),
-        context_at_inference=CONTEXT_AT_INFERENCE[system],
+        context_at_inference=spec.context_at_inference,
     )
 
 
@@ -140,17 +177,21 @@ def run_demo(
     seed=1,
     jobs=2,
     alpha=1.0,
+    llm_steps=1000,
 ) -> List[SystemResult]:
     """Run the demo; ``alpha`` is E's context-loss weight. The configs default to the papers'
     10; at this toy scale (a 64-dim encoder, MiniLM teacher) 10 stalls CTC, 1 does not."""
     out_dir = Path(out_dir).resolve()
     corpus_dir = out_dir / "corpus"
-    print(f"[demo] 1/5 synthesizing {chapters} chapters x {sentences_per_chapter} sentences -> {corpus_dir}", flush=True)
+    print(f"[demo] 1/6 synthesizing {chapters} chapters x {sentences_per_chapter} sentences -> {corpus_dir}", flush=True)
     synthesize_corpus(corpus_dir, n_chapters=chapters, sentences_per_chapter=sentences_per_chapter, seed=seed, jobs=jobs)
-    print(f"[demo] 2/5 pretraining a tiny wav2vec2 ({pretrain_updates} updates) -> {out_dir / 'pretrain'}", flush=True)
+    print(f"[demo] 2/6 pretraining a tiny wav2vec2 ({pretrain_updates} updates) -> {out_dir / 'pretrain'}", flush=True)
     w2v_path = pretrain_tiny_wav2vec2(corpus_dir, out_dir / "pretrain", max_update=pretrain_updates, seed=seed)
-    print(f"[demo] 3/5 embedding each utterance's previous sentence -> {out_dir / 'context'}", flush=True)
+    print(f"[demo] 3/6 embedding each utterance's previous sentence -> {out_dir / 'context'}", flush=True)
     embed_previous_sentences(corpus_dir, out_dir / "context", demo_text_encoder())
+    if any(SYSTEMS[system].store == "P4" for system in systems):
+        print(f"[demo] 4/6 training the demo LLM ({llm_steps} steps) and generating P4 titles -> {out_dir / 'context'}", flush=True)
+        generate_p4_contexts(corpus_dir, out_dir, demo_text_encoder(), seed, llm_steps)
     results = []
     for system in systems:
         results.append(run_system(system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha))
