@@ -130,3 +130,24 @@ def test_rows_b_and_B_train_and_decode_through_fairseq(corpus, w2v_checkpoint, t
     generate(corpus, tmp_path / "B" / "checkpoint_last.pt", "test", tmp_path / "decode_B", ["--utterance-table", str(tmp_path / "none-{split}.jsonl")])
     for system in ("b", "B"):
         assert sorted(read_generate_output(tmp_path / f"decode_{system}", "test").hypotheses) == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_the_ca_sweep_writes_one_table_and_resumes(corpus, w2v_checkpoint, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "recipes" / "ca_sweep.py"
+    command = [sys.executable, str(script), "--data", str(corpus), "--w2v", str(w2v_checkpoint),
+               "--utterance-table", f"{corpus}/{{split}}.utterances.jsonl", "--alphas", "1", "10",
+               "--windows", "3,-1", "--out", str(tmp_path / "sweep"), "--", "optimization.max_update=8"]
+    subprocess.run(command, check=True, capture_output=True)
+    results = json.loads((tmp_path / "sweep" / "results.json").read_text())
+    assert [(r["alpha"], r["L"], r["O"]) for r in results] == [(1.0, 3, -1), (10.0, 3, -1)]
+    assert all(r["utterances"] == 4 and r["updates"] == 8 for r in results)
+    assert (tmp_path / "sweep" / "results.md").read_text().count("| B_a") == 2
+    # a second run finds every result and trains nothing
+    rerun = subprocess.run(command, check=True, capture_output=True, text=True)
+    assert "[sweep]" not in rerun.stdout

@@ -1,14 +1,17 @@
-"""E/A overhead of the GCAF context head: parameters, training step time, decoding time.
+"""Overhead of the context systems over A: parameters, training step time, decoding time.
 
-Builds system A (``context_source=none``) and system E (``context_use=aware``) from the same
-random wav2vec2 (no checkpoint needed), then times them interleaved on identical batches
-in one run, so the ratios are free of machine drift:
+Builds system A (``context_source=none``) and the context systems from the same random
+wav2vec2 (no checkpoint needed): E (GCAF, text teacher), b (CA row (b): neighbour audio
+injected) and B (CA row (c): context-aware, neighbours at training only), then times them
+interleaved on identical batches in one run, so the ratios are free of machine drift:
 
-    .venv/bin/python scripts/bench/context_overhead.py                        # tiny, CPU
+    .venv/bin/python scripts/bench/context_overhead.py                        # tiny, CPU, A/E/b/B
     python scripts/bench/context_overhead.py --size base --device cuda --fp16  # wav2vec2 base
 
 Training step = forward + CTC + context loss + backward + Adam step (the fairseq criterion
-``ctc_context``); decoding = forward + greedy CTC (the fairseq-generate generator).
+``ctc_context``); decoding = forward + greedy CTC (the fairseq-generate generator). Each
+utterance has one neighbour of the same length (window (2, 0)); b decodes with it, B and E
+without.
 """
 
 import argparse
@@ -44,6 +47,12 @@ SIZES = {
     "base": dict(model=dict(), teacher_dim=768, batch=8, seconds=15.0, mask_channel_length=64),
 }
 LETTERS = list("|ETAONIHSRDLUMWCFGYPBVK'XJQZ")
+SYSTEM_OPTIONS = {
+    "A": dict(context_source="none"),
+    "E": dict(context_source="text", context_use="aware"),
+    "b": dict(context_source="audio", context_use="injection", context_fusion="concat"),
+    "B": dict(context_source="audio", context_use="aware", context_fusion="concat"),
+}
 
 
 class _Task:
@@ -54,7 +63,7 @@ class _Task:
         self.blank_symbol = "<s>"
 
 
-def build_models(size: str, device, data_dir: str):
+def build_models(size: str, device, data_dir: str, systems):
     spec = SIZES[size]
     dictionary = Dictionary()
     for letter in LETTERS:
@@ -68,7 +77,8 @@ def build_models(size: str, device, data_dir: str):
     # Resolve ${common.*} now: inside the fine-tuning config the root would be another.
     root = OmegaConf.create(OmegaConf.to_container(root, resolve=True))
     models = {}
-    for system, context in (("A", dict(context_source="none")), ("E", dict(context_source="text", context_use="aware"))):
+    for system in systems:
+        context = SYSTEM_OPTIONS[system]
         cfg = Wav2Vec2ContextCtcConfig(
             w2v_args=root, data=data_dir, normalize=False, ddp_backend="pytorch_ddp",
             mask_channel_prob=0.25, mask_channel_length=spec["mask_channel_length"], layerdrop=0.0,
@@ -95,6 +105,12 @@ def make_batch(spec, dictionary, device, dtype):
             "context_padding_mask": torch.zeros(spec["batch"], 1, dtype=torch.bool, device=device),
         },
         "context_present": torch.ones(spec["batch"], dtype=torch.bool, device=device),
+        # one neighbour per utterance, as long as the utterance (window (2, 0))
+        "neighbours": {
+            "neighbour_source": torch.randn(spec["batch"], samples, device=device, dtype=dtype),
+            "neighbour_padding_mask": padding_mask.clone(),
+            "neighbour_owner": torch.arange(spec["batch"], device=device),
+        },
         "target": target,
         "target_lengths": torch.full((spec["batch"],), letters, device=device),
         "ntokens": spec["batch"] * letters,
@@ -120,12 +136,17 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch", type=int, help="utterances per batch (default: the size's)")
     parser.add_argument("--seconds", type=float, help="seconds per utterance (default: the size's)")
+    parser.add_argument("--systems", default="A,E,b,B", help="systems to compare with A (default: %(default)s)")
     args = parser.parse_args()
+    systems = ["A"] + [s for s in args.systems.split(",") if s and s != "A"]
+    unknown = [s for s in systems if s not in SYSTEM_OPTIONS]
+    if unknown:
+        parser.error(f"unknown systems {unknown}; choose among {list(SYSTEM_OPTIONS)}")
     device = torch.device(args.device)
     dtype = torch.float16 if args.fp16 else torch.float32
 
     with tempfile.TemporaryDirectory() as data_dir:
-        models, dictionary, spec = build_models(args.size, device, data_dir)
+        models, dictionary, spec = build_models(args.size, device, data_dir, systems)
     spec = {**spec, "batch": args.batch or spec["batch"], "seconds": args.seconds or spec["seconds"]}
     batch = make_batch(spec, dictionary, device, dtype)
     task = _Task(dictionary)
@@ -136,22 +157,28 @@ def main():
         model.to(dtype)
         optimizers[system] = torch.optim.Adam(model.parameters(), lr=1e-5, eps=1e-4 if args.fp16 else 1e-8)
 
+    def batch_for(system, training):
+        if system in ("b", "B") and (training or system == "b"):
+            return {**batch, "net_input": {**batch["net_input"], **batch["neighbours"]}}
+        return batch
+
     def train_step(system):
         models[system].train()
         optimizers[system].zero_grad()
-        loss, _, _ = criterion(models[system], batch)
+        loss, _, _ = criterion(models[system], batch_for(system, True))
         loss.backward()
         optimizers[system].step()
 
     def decode(system):
         models[system].eval()
         with torch.no_grad():
-            generator.generate([models[system]], batch)
+            generator.generate([models[system]], batch_for(system, False))
 
+    order = list(models)
     times = {(system, phase): [] for system in models for phase in ("train", "decode")}
     for step in range(args.warmup + args.steps):
         for phase, function in (("train", train_step), ("decode", decode)):
-            for system in (("A", "E") if step % 2 == 0 else ("E", "A")):  # interleaved, alternating order
+            for system in (order if step % 2 == 0 else order[::-1]):  # interleaved, alternating order
                 seconds = timed(lambda: function(system), device)
                 if step >= args.warmup:
                     times[(system, phase)].append(seconds)
@@ -163,18 +190,19 @@ def main():
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "dtype": str(dtype).replace("torch.", ""),
         "batch": f"{spec['batch']} x {spec['seconds']} s",
-        "parameters_A": parameters["A"],
-        "parameters_E": parameters["E"],
-        "parameter_overhead": parameters["E"] - parameters["A"],
-        "parameter_overhead_percent": round(100 * (parameters["E"] - parameters["A"]) / parameters["A"], 3),
-        "train_step_ms_A": round(1000 * median[("A", "train")], 2),
-        "train_step_ms_E": round(1000 * median[("E", "train")], 2),
-        "train_step_ratio_E_over_A": round(median[("E", "train")] / median[("A", "train")], 3),
-        "decode_ms_A": round(1000 * median[("A", "decode")], 2),
-        "decode_ms_E": round(1000 * median[("E", "decode")], 2),
-        "decode_ratio_E_over_A": round(median[("E", "decode")] / median[("A", "decode")], 3),
         "steps": args.steps,
+        "systems": {},
     }
+    for system in models:
+        report["systems"][system] = {
+            "parameters": parameters[system],
+            "parameter_overhead": parameters[system] - parameters["A"],
+            "parameter_overhead_percent": round(100 * (parameters[system] - parameters["A"]) / parameters["A"], 3),
+            "train_step_ms": round(1000 * median[(system, "train")], 2),
+            "train_step_ratio_over_A": round(median[(system, "train")] / median[("A", "train")], 3),
+            "decode_ms": round(1000 * median[(system, "decode")], 2),
+            "decode_ratio_over_A": round(median[(system, "decode")] / median[("A", "decode")], 3),
+        }
     print(json.dumps(report, indent=2))
 
 
