@@ -86,7 +86,7 @@ def test_check_pairs_keeps_identical_audio_and_caches_per_voice(tmp_path, monkey
     def no_synthesis(*args):
         raise AssertionError("a cached check was synthesized again")
 
-    monkeypatch.setattr(homophone_corpus, "synthesize_utterance", no_synthesis)
+    monkeypatch.setattr(homophone_corpus, "synthesize_all", no_synthesis)
     assert check_pairs([ROOT_ROUTE, FLOUR_FLOWER], [AMERICAN], tmp_path, 2, cache) == {
         "ROOT/ROUTE en-us 160": results["ROOT/ROUTE en-us 160"],
         "FLOUR/FLOWER en-us 160": None,

@@ -257,6 +257,19 @@ def synthesize_utterance(utterance: Utterance, audio_root: Path) -> int:
     return soundfile.info(str(target)).frames
 
 
+def require_speech_tools() -> None:
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not installed (Debian: apt-get install espeak-ng sox)")
+
+
+def synthesize_all(utterances, audio_root: Path, jobs: int) -> list:
+    """Speak every utterance, ``jobs`` at a time (threads driving espeak-ng and sox);
+    returns their numbers of samples, in order."""
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(synthesize_utterance, utterances, [audio_root] * len(utterances)))
+
+
 def split_of_chapters(n_chapters: int, valid_chapters: int, test_chapters: int) -> list:
     """The split of each chapter: the first ones train, then valid, then test."""
     train_chapters = n_chapters - valid_chapters - test_chapters
@@ -381,17 +394,13 @@ def synthesize_corpus(
     summary = existing_summary(out_dir, parameters)
     if summary is not None:
         return summary
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            raise RuntimeError(f"{tool} is not installed (Debian: apt-get install espeak-ng sox)")
-
+    require_speech_tools()
     out_dir.mkdir(parents=True, exist_ok=True)
     # A corpus.json left by other parameters must not vouch for the files rewritten below.
     (out_dir / "corpus.json").unlink(missing_ok=True)
     chapters = plan_corpus(n_chapters, sentences_per_chapter, seed, voices)
     utterances = [utterance for chapter in chapters for utterance in chapter]
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        sample_counts = list(pool.map(synthesize_utterance, utterances, [audio_root] * len(utterances)))
+    sample_counts = synthesize_all(utterances, audio_root, jobs)
     num_samples = {utterance.id: count for utterance, count in zip(utterances, sample_counts)}
 
     chapters_by_split = {split: [] for split in SPLITS}

@@ -38,10 +38,8 @@ Output (``out_dir``)::
 
 import json
 import random
-import shutil
 import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -64,8 +62,9 @@ from .corpus import (
     Utterance,
     letter_dictionary,
     letters_line,
+    require_speech_tools,
     split_of_chapters,
-    synthesize_utterance,
+    synthesize_all,
     utterance_rows,
     write_lines,
 )
@@ -252,8 +251,7 @@ def check_pairs(pairs, speakers, work_dir: Path, jobs: int = 2, cache_path=None)
                       voice=speaker.voice, speed=speaker.speed)
             for word, speaker in needed
         ]
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            list(pool.map(synthesize_utterance, clips, [Path(scratch)] * len(clips)))
+        synthesize_all(clips, Path(scratch), jobs)
         samples = {
             (word, speaker): soundfile.read(str(Path(scratch) / clip.relative_audio_path), dtype="int16")[0]
             for (word, speaker), clip in zip(needed, clips)
@@ -503,10 +501,7 @@ def build_homophone_corpus(
     summary = existing_summary(out_dir, parameters)
     if summary is not None:
         return summary
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            raise RuntimeError(f"{tool} is not installed (Debian: apt-get install espeak-ng sox)")
-
+    require_speech_tools()
     out_dir.mkdir(parents=True, exist_ok=True)
     # A description left by other parameters must not vouch for the files rewritten below.
     (out_dir / DESCRIPTION_NAME).unlink(missing_ok=True)
@@ -528,8 +523,7 @@ def build_homophone_corpus(
         chapters.append(Chapter(number, topic, split, speaker, tuple(sentences)))
 
     utterances = [utterance for chapter in chapters for utterance in chapter.utterances()]
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        sample_counts = list(pool.map(synthesize_utterance, utterances, [audio_root] * len(utterances)))
+    sample_counts = synthesize_all(utterances, audio_root, jobs)
     num_samples = {utterance.id: count for utterance, count in zip(utterances, sample_counts)}
 
     summary = {"out_dir": str(out_dir), "audio_root": str(audio_root), "splits": {}}
