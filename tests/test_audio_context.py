@@ -151,3 +151,36 @@ def test_the_ca_sweep_writes_one_table_and_resumes(corpus, w2v_checkpoint, tmp_p
     # a second run finds every result and trains nothing
     rerun = subprocess.run(command, check=True, capture_output=True, text=True)
     assert "[sweep]" not in rerun.stdout
+
+
+def test_the_sentiment_classifier_takes_audio_context(corpus, w2v_checkpoint, copy_of):
+    """B for the classifier: e_i fused before pooling, CA's loss against the neighbours' e_j."""
+    from omegaconf import OmegaConf
+
+    from gcaf_fairseq.criterions import SeqClsContextCriterion, SeqClsContextCriterionConfig
+    from gcaf_fairseq.models import Wav2Vec2ContextSeqClsConfig
+
+    data = copy_of(corpus, "with_sentiment")  # manifests and tables point at the original audio
+    (data / "labels.sent.txt").write_text("Negative\nNeutral\nPositive\n")
+    count = len((data / "test.tsv").read_text().splitlines()) - 1
+    (data / "test.sent").write_text("".join(["Neutral\n", "Positive\n"][i % 2] for i in range(count)))
+    task = audio_task(data, labels="sent")
+    cfg = Wav2Vec2ContextSeqClsConfig(
+        w2v_path=str(w2v_checkpoint), data=str(data), normalize=False, ddp_backend="pytorch_ddp",
+        mask_channel_length=8, mask_channel_prob=0.25, context_source="audio", context_use="aware",
+        context_fusion="concat", context_window=3, context_offset=-1,
+    )
+    cfg._name = "wav2vec2_context_seq_cls"
+    torch.manual_seed(0)
+    model = task.build_model(OmegaConf.structured(cfg))
+    task.load_dataset("test")
+    dataset = task.datasets["test"]
+    batch = dataset.collater([dataset[i] for i in range(4)])
+    criterion = SeqClsContextCriterion(OmegaConf.structured(SeqClsContextCriterionConfig(context_alpha=2.0)), task)
+    model.train()
+    loss, sample_size, log = criterion(model, batch)
+    assert log["context_count"] == 4 and log["context_loss"] > 0
+    assert log["loss"] == pytest.approx(log["ce_loss"] + 2.0 * log["context_loss"], rel=1e-5)
+    loss.backward()
+    assert model.w2v_encoder.context_module.fc.weight.grad.abs().sum() > 0
+    assert model.pooling.score.weight.shape[1] == 64 + 32  # pooled frames carry [z, e_i]
