@@ -42,7 +42,6 @@ def sentiment_corpus(tmp_path_factory):
 
 
 def test_sentiment_fine_tuning_and_prediction_end_to_end(sentiment_corpus, w2v_checkpoint, tmp_path, capsys):
-    pytest.importorskip("sklearn")
     save_dir = tmp_path / "sentiment"
     hydra_train("demo_tiny_sentiment", save_dir, [
         f"task.data={sentiment_corpus}", f"model.w2v_path={w2v_checkpoint}", "optimization.max_update=60",
