@@ -27,26 +27,42 @@ def first_batch(task, split, size=4):
 # --- context_source=none is fairseq's wav2vec_ctc ------------------------------------------
 
 
-def test_context_source_none_is_wav2vec_ctc_parameter_for_parameter_and_output_for_output(corpus, w2v_checkpoint):
+@pytest.mark.parametrize("masking", [False, True])
+def test_context_source_none_is_wav2vec_ctc_parameter_for_parameter_and_output_for_output(corpus, w2v_checkpoint, monkeypatch, masking):
+    options = dict(context_source="none", apply_mask=masking, mask_prob=0.5, mask_length=3)
     task = make_task(corpus)
     torch.manual_seed(3)
-    ours = task.build_model(model_config(w2v_checkpoint, corpus, context_source="none"))
+    ours = task.build_model(model_config(w2v_checkpoint, corpus, **options))
     torch.manual_seed(3)
-    theirs = Wav2VecCtc.build_model(model_config(w2v_checkpoint, corpus, context_source="none"), task)
+    theirs = Wav2VecCtc.build_model(model_config(w2v_checkpoint, corpus, **options), task)
     ours_state, theirs_state = ours.state_dict(), theirs.state_dict()
     assert list(ours_state) == list(theirs_state)
     for name in ours_state:
         assert torch.equal(ours_state[name], theirs_state[name]), name
 
+    # fairseq's compute_mask_indices draws from np.random.default_rng() unseeded: give both
+    # models the same draws.
+    unseeded = np.random.default_rng
+    draws = {"count": 0}
+
+    def seeded_default_rng(seed=None):
+        draws["count"] += 1
+        return unseeded(seed if seed is not None else 1000 + draws["count"])
+
+    monkeypatch.setattr(np.random, "default_rng", seeded_default_rng)
     task.load_dataset("train")
     batch = first_batch(task, "train")
     for training in (False, True):  # train mode: masking and dropout draw the same numbers
         ours.train(training), theirs.train(training)
         torch.manual_seed(5), np.random.seed(5)
+        draws["count"] = 0
         ours_out = ours(**batch["net_input"])["encoder_out"]
         torch.manual_seed(5), np.random.seed(5)
+        draws["count"] = 0
         theirs_out = theirs(**batch["net_input"])["encoder_out"]
         assert torch.equal(ours_out, theirs_out)
+    if masking:
+        assert draws["count"] > 0  # the masks were drawn
 
 
 def test_e_overhead_over_a_is_the_student_plus_the_cross_attention(corpus, w2v_checkpoint):
