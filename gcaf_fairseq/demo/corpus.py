@@ -33,6 +33,7 @@ from pathlib import Path
 import soundfile
 
 from ..data.atomic_files import write_text_atomically
+from ..data.utterance_table import write_utterance_table
 
 SAMPLE_RATE = 16000
 SPLITS = ("train", "valid", "test")
@@ -312,22 +313,27 @@ def write_lines(path: Path, lines: list) -> None:
 
 
 def write_split(out_dir: Path, split: str, chapters: list, audio_root: Path, num_samples: dict) -> list:
-    """Write ``{split}.tsv/.ltr/.wrd/.utterances.jsonl`` for ``chapters``; returns the ``.ltr`` lines."""
+    """Write ``{split}.tsv/.ltr/.wrd/.utterances.jsonl`` for ``chapters`` (lists of
+    utterances); returns the ``.ltr`` lines."""
     utterances = [utterance for chapter in chapters for utterance in chapter]
     letters = [letters_line(utterance.text) for utterance in utterances]
     manifest = [str(audio_root)] + [f"{u.relative_audio_path}\t{num_samples[u.id]}" for u in utterances]
-    rows = [row for chapter in chapters for row in utterance_rows(chapter, audio_root)]
     write_lines(out_dir / f"{split}.tsv", manifest)
     write_lines(out_dir / f"{split}.ltr", letters)
     write_lines(out_dir / f"{split}.wrd", [utterance.text for utterance in utterances])
-    write_lines(out_dir / f"{split}.utterances.jsonl", [json.dumps(row) for row in rows])
+    table = [row for chapter in chapters for row in utterance_rows(chapter, audio_root)]
+    write_utterance_table(out_dir / f"{split}.utterances.jsonl", table)
     return letters
 
 
-def existing_summary(out_dir: Path, parameters: dict):
-    """The summary of a complete corpus in ``out_dir`` made with ``parameters``, else None."""
+SPLIT_FILES = ("tsv", "ltr", "wrd", "utterances.jsonl")
+
+
+def existing_summary(out_dir: Path, parameters: dict, description_name="corpus.json", split_files=SPLIT_FILES):
+    """The summary of a complete corpus in ``out_dir`` made with ``parameters`` (recorded in
+    ``description_name``, with every split's ``split_files``), else None."""
     try:
-        description = json.loads((out_dir / "corpus.json").read_text())
+        description = json.loads((out_dir / description_name).read_text())
     except (OSError, ValueError):
         return None
     if description.get("parameters") != parameters or description.get("audio_root") != str(out_dir / "audio"):
@@ -335,7 +341,7 @@ def existing_summary(out_dir: Path, parameters: dict):
     expected_files = ["dict.ltr.txt"] + [
         f"{split}.{suffix}"
         for split in description["summary"]["splits"]
-        for suffix in ("tsv", "ltr", "wrd", "utterances.jsonl")
+        for suffix in split_files
     ]
     if not all((out_dir / name).is_file() for name in expected_files):
         return None

@@ -48,26 +48,26 @@ import numpy as np
 import soundfile
 
 from ..data.atomic_files import write_text_atomically
-from ..data.utterance_table import write_utterance_table
 from .corpus import (
     DEFAULT_VOICES,
     FIRST_CHAPTER_ID,
     FIRST_SPEAKER_ID,
     NAMES,
     SAMPLE_RATE,
+    SPLIT_FILES,
     SPLITS,
     TOPICS,
     TRANSCRIPT_PATTERN,
     Topic,
     Utterance,
+    existing_summary,
     letter_dictionary,
-    letters_line,
     require_speech_tools,
     split_of_chapters,
     synthesize_all,
-    utterance_rows,
     write_lines,
 )
+from .corpus import write_split as write_corpus_split
 
 FORMAT_VERSION = 1
 DEFAULT_SPEEDS = (150, 175)
@@ -395,35 +395,9 @@ def chapter_layout(topic_names, speakers, rounds: int, valid_rounds: int, test_r
     return layout
 
 
-def existing_summary(out_dir: Path, parameters: dict):
-    """The summary of a complete corpus in ``out_dir`` made with ``parameters``, else None."""
-    try:
-        description = json.loads((out_dir / DESCRIPTION_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    if description.get("parameters") != parameters or description.get("audio_root") != str(out_dir / "audio"):
-        return None
-    expected_files = ["dict.ltr.txt"] + [
-        f"{split}.{suffix}"
-        for split in description["summary"]["splits"]
-        for suffix in ("tsv", "ltr", "wrd", "utterances.jsonl", "homophones.jsonl")
-    ]
-    if not all((out_dir / name).is_file() for name in expected_files):
-        return None
-    return description["summary"]
-
-
 def write_split(out_dir: Path, split: str, chapters: list, audio_root: Path, num_samples: dict) -> list:
-    """Write the manifest, labels, utterance table and homophone targets of one split;
-    returns its ``.ltr`` lines."""
-    utterances = [utterance for chapter in chapters for utterance in chapter.utterances()]
-    letters = [letters_line(utterance.text) for utterance in utterances]
-    manifest = [str(audio_root)] + [f"{u.relative_audio_path}\t{num_samples[u.id]}" for u in utterances]
-    write_lines(out_dir / f"{split}.tsv", manifest)
-    write_lines(out_dir / f"{split}.ltr", letters)
-    write_lines(out_dir / f"{split}.wrd", [utterance.text for utterance in utterances])
-    table = [row for chapter in chapters for row in utterance_rows(chapter.utterances(), audio_root)]
-    write_utterance_table(out_dir / f"{split}.utterances.jsonl", table)
+    """The demo corpus's split files plus the homophone targets; returns the ``.ltr`` lines."""
+    letters = write_corpus_split(out_dir, split, [chapter.utterances() for chapter in chapters], audio_root, num_samples)
     targets = [json.dumps(row) for chapter in chapters for row in chapter.homophone_rows()]
     write_lines(out_dir / f"{split}.homophones.jsonl", targets)
     return letters
@@ -498,7 +472,7 @@ def build_homophone_corpus(
         "voices": voices,
         "speeds": speeds,
     }
-    summary = existing_summary(out_dir, parameters)
+    summary = existing_summary(out_dir, parameters, DESCRIPTION_NAME, SPLIT_FILES + ("homophones.jsonl",))
     if summary is not None:
         return summary
     require_speech_tools()
