@@ -8,12 +8,10 @@ and ``audio_pretraining`` task for a few dozen updates: seconds on two cores. It
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from ..data.atomic_files import write_text_atomically
+from .fairseq_runs import fairseq_command, run_logged
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "pretraining"
 CONFIG_NAME = "tiny_wav2vec2"
@@ -26,7 +24,7 @@ LOG_NAME = "pretraining.log"
 def pretraining_command(data_dir: Path, out_dir: Path, max_update: int, seed: int) -> list:
     """The ``fairseq-hydra-train`` command line that pretrains into ``out_dir``."""
     return [
-        str(Path(sys.executable).parent / "fairseq-hydra-train"),
+        fairseq_command("fairseq-hydra-train"),
         "--config-dir",
         str(CONFIG_DIR),
         "--config-name",
@@ -53,8 +51,9 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
         checkpoint from a finished run with the same data, updates, seed and config, it is
         returned without training; an unfinished or different one is trained afresh.
 
-    Training runs with ``OMP_NUM_THREADS=1`` unless the environment sets it; its output
-    goes to ``out_dir/pretraining.log``, whose end is raised with a failure.
+    Training runs through :func:`fairseq_runs.run_logged` (one thread unless the environment
+    sets ``OMP_NUM_THREADS``); its output goes to ``out_dir/pretraining.log``, whose end is
+    raised with a failure.
     """
     data_dir = Path(data_dir).absolute()
     out_dir = Path(out_dir).absolute()
@@ -81,22 +80,8 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
     run_record.unlink(missing_ok=True)
     # fairseq would resume from a leftover checkpoint_last.pt: start from scratch instead.
     checkpoint.unlink(missing_ok=True)
-    # One intra-op thread: the model is too small to gain from more, and torch processes
-    # whose threads outnumber the cores slow each other down about twentyfold.
-    environment = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    log_path = out_dir / LOG_NAME
-    with open(log_path, "w") as log:
-        result = subprocess.run(
-            pretraining_command(data_dir, out_dir, max_update, seed),
-            cwd=out_dir,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    if result.returncode != 0 or not checkpoint.is_file():
-        log_tail = "".join(log_path.read_text().splitlines(keepends=True)[-30:])
-        raise RuntimeError(
-            f"fairseq-hydra-train failed (exit status {result.returncode}); end of {log_path}:\n{log_tail}"
-        )
+    run_logged(pretraining_command(data_dir, out_dir, max_update, seed), out_dir / LOG_NAME)
+    if not checkpoint.is_file():
+        raise RuntimeError(f"fairseq-hydra-train finished without writing {checkpoint}; see {out_dir / LOG_NAME}")
     write_text_atomically(run_record, json.dumps(settings, indent=2) + "\n")
     return checkpoint
