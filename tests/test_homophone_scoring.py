@@ -147,3 +147,33 @@ def test_cli_errors_name_file_and_line(tmp_path, capsys):
     assert f"reference {keyed_ref}:3: id '102-2002-0001' has no row in targets {renamed}" in error_of(
         capsys, ["--ref", keyed_ref, "--hyp", keyed_ref, "--targets", renamed, "--id-format", "tsv"]
     )
+
+
+def test_cli_ids_file_matches_line_aligned_decoding_output_to_targets_by_id(tmp_path, capsys):
+    # A decoding folder's test.ref.wrd / test.hyp.wrd are sorted by id, the targets file is in
+    # manifest order: test.ids names each line's utterance.
+    targets = write(tmp_path / "targets.jsonl", [json.dumps(row) for row in ROWS])
+    order = (2, 0, 1)
+    ref = write(tmp_path / "test.ref.wrd", [REFERENCES[n] for n in order])
+    hyp = write(tmp_path / "test.hyp.wrd", [HYPOTHESES[n] for n in order])
+    ids = write(tmp_path / "test.ids", [ROWS[n]["id"] for n in order])
+    by_ids = score(capsys, ["--ref", ref, "--hyp", hyp, "--ids", ids, "--targets", targets])
+    in_order = score(capsys, [
+        "--ref", write(tmp_path / "ref.wrd", REFERENCES), "--hyp", write(tmp_path / "hyp.wrd", HYPOTHESES),
+        "--targets", targets,
+    ])
+    assert by_ids["all"] == in_order["all"] and by_ids["per_kind"] == in_order["per_kind"]
+    assert by_ids["per_kind"]["neutral"]["swaps"] == 1
+
+    short_ids = write(tmp_path / "short.ids", [ROWS[n]["id"] for n in order[:2]])
+    assert f"ids {short_ids} has 2 lines, reference {ref} has 3" in error_of(
+        capsys, ["--ref", ref, "--hyp", hyp, "--ids", short_ids, "--targets", targets]
+    )
+    repeated = write(tmp_path / "repeated.ids", [ROWS[0]["id"]] * 3)
+    assert f"ids {repeated}:2: id '{ROWS[0]['id']}' repeats line 1" in error_of(
+        capsys, ["--ref", ref, "--hyp", hyp, "--ids", repeated, "--targets", targets]
+    )
+    keyed = write(tmp_path / "ref.tsv", [f"{row['id']}\t{text}" for row, text in zip(ROWS, REFERENCES)])
+    assert "--ids goes with line-aligned files" in error_of(
+        capsys, ["--ref", keyed, "--hyp", keyed, "--ids", ids, "--targets", targets, "--id-format", "tsv"]
+    )

@@ -19,7 +19,7 @@ import argparse
 import json
 from typing import List, Optional
 
-from ..scoring.aligned_files import ID_FORMATS, AlignmentError, read_aligned
+from ..scoring.aligned_files import ID_FORMATS, AlignmentError, read_aligned, with_line_ids
 from ..scoring.homophones import homophone_scores, read_target_rows, targets_for_aligned
 from ..scoring.ner import CHAR_TABLES, TAG_SETS, ner_scores
 from ..scoring.sentiment import sentiment_scores
@@ -110,7 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     homophones.add_argument(
         "--targets", required=True,
         help="{split}.homophones.jsonl: one row per utterance. Matched to the reference by position with "
-        "--id-format line (row k = line k) and fairseq (row N = sample N), by id with tsv and first-field",
+        "--id-format line (row k = line k) and fairseq (row N = sample N), by id with tsv and first-field "
+        "or with --ids",
+    )
+    homophones.add_argument(
+        "--ids",
+        help="with line-aligned --ref/--hyp: a file with the utterance id of each of their lines (e.g. the "
+        "decoding folder's {subset}.ids next to {subset}.ref.wrd and .hyp.wrd); target rows are then "
+        "matched by id, whatever their order",
     )
     return parser
 
@@ -129,6 +136,9 @@ def run(args) -> dict:
         result = corpus_wer(aligned.refs, aligned.hyps)
     elif args.command == "homophones":
         ref_id_format = args.ref_id_format or args.id_format
+        if args.ids is not None:
+            aligned = with_line_ids(aligned, args.ids, ref_id_format, args.ref)
+            ref_id_format = "tsv"  # keyed by id from here on
         records = read_target_rows(args.targets)
         rows = targets_for_aligned(aligned, records, ref_id_format, args.ref, args.targets)
         result = homophone_scores(aligned.refs, aligned.hyps, rows)

@@ -184,3 +184,25 @@ def read_aligned(
         aligned.ref_lines.append(line)
         aligned.hyp_lines.append(hyp_line)
     return aligned
+
+
+def with_line_ids(aligned: AlignedTexts, ids_path: str, ref_id_format: str, ref_path: str) -> AlignedTexts:
+    """``aligned`` (line-aligned) with each pair's id read from ``ids_path``, one id per line
+    (line k names the utterance of reference and hypothesis line k, like the ``{subset}.ids``
+    that ``fairseq-generate`` writes with our task). Raises :class:`AlignmentError` if the
+    files are keyed, the counts differ, or an id is empty or repeated (naming the line)."""
+    if ref_id_format != "line":
+        raise AlignmentError(f"--ids goes with line-aligned files; the reference format is {ref_id_format!r}")
+    ids = read_lines(ids_path)
+    if len(ids) != len(aligned):
+        raise AlignmentError(f"ids {ids_path} has {len(ids)} lines, reference {ref_path} has {len(aligned)}")
+    first_line = {}
+    for line_number, utterance_id in enumerate(ids, start=1):
+        if not utterance_id.strip() or utterance_id != utterance_id.strip():
+            raise AlignmentError(f"ids {ids_path}:{line_number}: empty id or surrounding whitespace {utterance_id!r}")
+        if utterance_id in first_line:
+            raise AlignmentError(
+                f"ids {ids_path}:{line_number}: id {utterance_id!r} repeats line {first_line[utterance_id]}"
+            )
+        first_line[utterance_id] = line_number
+    return AlignedTexts(ids, aligned.refs, aligned.hyps, aligned.ref_lines, aligned.hyp_lines)
