@@ -229,3 +229,21 @@ def test_bad_parameters_are_refused(tmp_path, capsys):
         make_corpus_main(["--out", str(tmp_path), "--topics", "music,sailing", "--voices", "en-us", "--speeds", "160"])
     assert exit_info.value.code == 2
     assert "no homophone pair is left for topic(s) ['music', 'sailing']" in capsys.readouterr().err
+
+
+def test_chosen_pairs_set_the_topics_and_every_neutral_target(tmp_path):
+    options = {**SMALL_CORPUS, "topics": None, "pairs": ["flour/flower", "SALE/SAIL"], "chapters_per_topic": 2,
+               "valid_chapters_per_topic": 0}
+    summary = build_homophone_corpus(tmp_path / "two_pairs", **options)
+    assert summary["kept_pairs"] == ["FLOUR/FLOWER", "SAIL/SALE"] and summary["dropped_pairs"] == {}
+    chapters = description(tmp_path / "two_pairs")["chapters"]
+    assert sorted({chapter["topic"] for chapter in chapters}) == ["garden", "kitchen", "market", "sailing"]
+    topic_word = {"kitchen": "FLOUR", "garden": "FLOWER", "sailing": "SAIL", "market": "SALE"}
+    topic_of_stream = {chapter["stream"]: chapter["topic"] for chapter in chapters}
+    for split in ("train", "test"):
+        for row, utterance in zip(read_rows(tmp_path / "two_pairs" / f"{split}.homophones.jsonl"),
+                                  read_rows(tmp_path / "two_pairs" / f"{split}.utterances.jsonl")):
+            for target in row["targets"]:  # each topic has one homophone: its own
+                assert target["word"] == topic_word[topic_of_stream[utterance["stream"]]]
+    with pytest.raises(ValueError, match=r"unknown homophone pair\(s\) \['FLOUR/SAIL'\]"):
+        build_homophone_corpus(tmp_path / "bad", **{**options, "pairs": ["FLOUR/SAIL"]})

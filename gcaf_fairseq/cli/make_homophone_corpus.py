@@ -41,7 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--speeds",
         help=f"comma-separated espeak-ng speeds in words per minute (default {','.join(map(str, DEFAULT_SPEEDS))})",
     )
-    parser.add_argument("--topics", help=f"comma-separated topics (default all: {','.join(sorted(TOPICS))})")
+    parser.add_argument(
+        "--topics",
+        help=f"comma-separated topics (default all: {','.join(sorted(TOPICS))}; with --pairs: their members' topics)",
+    )
+    parser.add_argument(
+        "--pairs",
+        help="comma-separated candidate pairs, e.g. FLOUR/FLOWER,KNIGHT/NIGHT,SAIL/SALE (default all; fewer pairs "
+        "make each target more frequent)",
+    )
     return parser
 
 
@@ -68,6 +76,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             voices=comma_list(args.voices),
             speeds=speeds or None,
             topics=comma_list(args.topics),
+            pairs=comma_list(args.pairs),
         )
     except (ValueError, RuntimeError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")

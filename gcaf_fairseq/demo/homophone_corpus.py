@@ -69,7 +69,7 @@ from .corpus import (
 )
 from .corpus import write_split as write_corpus_split
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the candidate pairs are a parameter
 DEFAULT_SPEEDS = (150, 175)
 CHECK_CACHE_NAME = "homophone_checks.json"
 DESCRIPTION_NAME = "homophones.json"
@@ -270,17 +270,36 @@ def pair_record(pair) -> dict:
     return {"pair": pair_key(pair), "members": [{"word": word.upper(), "topic": topic} for word, topic in pair]}
 
 
-def select_pairs(topic_names, speakers, work_dir: Path, jobs: int) -> tuple:
-    """``(kept, dropped)``: the candidate pairs usable with these topics and speakers.
+def candidate_pairs(names=None) -> tuple:
+    """The pairs of :data:`CANDIDATE_PAIRS` named in ``names`` ('FLOUR/FLOWER', any case,
+    either order), in that order; all of them when ``names`` is None. Raises ``ValueError``
+    naming an unknown pair."""
+    if names is None:
+        return CANDIDATE_PAIRS
+    by_name = {}
+    for pair in CANDIDATE_PAIRS:
+        by_name[pair_key(pair)] = by_name["/".join(word.upper() for word, _ in reversed(pair))] = pair
+    unknown = [name for name in names if name.upper() not in by_name]
+    if unknown:
+        raise ValueError(f"unknown homophone pair(s) {unknown}; candidates: {', '.join(map(pair_key, CANDIDATE_PAIRS))}")
+    chosen = []
+    for name in names:
+        if by_name[name.upper()] not in chosen:
+            chosen.append(by_name[name.upper()])
+    return tuple(chosen)
+
+
+def select_pairs(topic_names, speakers, work_dir: Path, jobs: int, candidates=CANDIDATE_PAIRS) -> tuple:
+    """``(kept, dropped)``: the ``candidates`` usable with these topics and speakers.
 
     A pair is usable when both members' topics are in the corpus and every speaker says
     both members with identical samples. ``kept`` holds the pairs (tuples as in
     :data:`CANDIDATE_PAIRS`), ``dropped`` one report per other candidate with its reason.
     """
-    in_corpus = [pair for pair in CANDIDATE_PAIRS if all(topic in topic_names for _, topic in pair)]
+    in_corpus = [pair for pair in candidates if all(topic in topic_names for _, topic in pair)]
     checks = check_pairs(in_corpus, speakers, work_dir, jobs, work_dir / CHECK_CACHE_NAME)
     kept, dropped = [], []
-    for pair in CANDIDATE_PAIRS:
+    for pair in candidates:
         absent = [topic for _, topic in pair if topic not in topic_names]
         if absent:
             dropped.append({**pair_record(pair), "reason": f"topic not in the corpus: {', '.join(absent)}"})
@@ -414,6 +433,7 @@ def build_homophone_corpus(
     voices=None,
     speeds=None,
     topics=None,
+    pairs=None,
 ) -> dict:
     """Build (or find) the homophone corpus in ``out_dir``; see the module docstring.
 
@@ -428,7 +448,10 @@ def build_homophone_corpus(
         voices: espeak-ng voices, default :data:`corpus.DEFAULT_VOICES`.
         speeds: espeak-ng speeds (words per minute), default :data:`DEFAULT_SPEEDS`; every
             voice at every speed is one speaker.
-        topics: topic names of :data:`corpus.TOPICS` to use, default all of them.
+        topics: topic names of :data:`corpus.TOPICS` to use; default all of them, or with
+            ``pairs`` the topics of their members.
+        pairs: candidate pairs to use, named as 'FLOUR/FLOWER'; default all of
+            :data:`CANDIDATE_PAIRS`. Fewer pairs make each target word more frequent.
 
     Returns:
         ``{"out_dir", "audio_root", "splits": {split: {"chapters", "utterances",
@@ -438,9 +461,10 @@ def build_homophone_corpus(
         without synthesizing anything.
 
     Raises:
-        ValueError: bad counts, an unknown topic, or a topic left with no homophone pair.
+        ValueError: bad counts, an unknown topic or pair, or a topic left with no homophone pair.
     """
-    topic_names = sorted(topics or TOPICS)
+    candidates = candidate_pairs(pairs)
+    topic_names = sorted(topics or ({topic for pair in candidates for _, topic in pair} if pairs else TOPICS))
     unknown = [name for name in topic_names if name not in TOPICS]
     if unknown:
         raise ValueError(f"unknown topic(s) {unknown}; known: {sorted(TOPICS)}")
@@ -464,6 +488,7 @@ def build_homophone_corpus(
     parameters = {
         "format_version": FORMAT_VERSION,
         "topics": topic_names,
+        "pairs": [pair_key(pair) for pair in candidates],
         "chapters_per_topic": chapters_per_topic,
         "sentences_per_chapter": sentences_per_chapter,
         "valid_chapters_per_topic": valid_chapters_per_topic,
@@ -482,7 +507,7 @@ def build_homophone_corpus(
     layout = chapter_layout(topic_names, speakers_of(voices, speeds), chapters_per_topic,
                             valid_chapters_per_topic, test_chapters_per_topic, seed)
     used_speakers = sorted({speaker for _, _, _, speaker in layout}, key=lambda speaker: speaker.id)
-    kept_pairs, dropped_pairs = select_pairs(topic_names, used_speakers, out_dir, jobs)
+    kept_pairs, dropped_pairs = select_pairs(topic_names, used_speakers, out_dir, jobs, candidates)
     targets_by_topic = target_words_by_topic(kept_pairs, topic_names)
     bare_topics = [topic for topic in topic_names if not targets_by_topic[topic]]
     if bare_topics:
