@@ -1,6 +1,6 @@
 """Pretrain a tiny wav2vec2 with fairseq's own recipe, for demos and tests on CPU.
 
-The model (``config/pretraining/tiny_wav2vec2.yaml``: 2 layers, dim 64, 20 ms frames) is
+The model (``config/pretraining/tiny_wav2vec2.yaml``: 2 layers, dim 64, 10 ms frames) is
 trained by ``fairseq-hydra-train`` with fairseq's ``wav2vec2`` model, ``wav2vec`` criterion
 and ``audio_pretraining`` task for a few dozen updates: seconds on two cores. Its
 ``checkpoint_last.pt`` serves as ``model.w2v_path`` of ``wav2vec_ctc`` fine-tuning.
@@ -21,14 +21,14 @@ RUN_RECORD_NAME = "pretraining.json"
 LOG_NAME = "pretraining.log"
 
 
-def pretraining_command(data_dir: Path, out_dir: Path, max_update: int, seed: int) -> list:
+def pretraining_command(data_dir: Path, out_dir: Path, max_update: int, seed: int, config_name: str = CONFIG_NAME) -> list:
     """The ``fairseq-hydra-train`` command line that pretrains into ``out_dir``."""
     return [
         fairseq_command("fairseq-hydra-train"),
         "--config-dir",
         str(CONFIG_DIR),
         "--config-name",
-        CONFIG_NAME,
+        config_name,
         f"task.data={data_dir}",
         f"checkpoint.save_dir={out_dir}",
         f"optimization.max_update={max_update}",
@@ -36,8 +36,9 @@ def pretraining_command(data_dir: Path, out_dir: Path, max_update: int, seed: in
     ]
 
 
-def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 1) -> Path:
-    """Pretrain the tiny wav2vec2 on the ``train`` manifest of ``data_dir``.
+def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 1, config_name: str = CONFIG_NAME) -> Path:
+    """Pretrain the tiny wav2vec2 (or another config of ``config/pretraining``, e.g.
+    ``small_wav2vec2``) on the ``train`` manifest of ``data_dir``.
 
     Args:
         data_dir: folder with a fairseq ``train.tsv`` (e.g. from
@@ -45,6 +46,7 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
         out_dir: folder for the checkpoint, hydra's files and ``pretraining.log``.
         max_update: number of updates.
         seed: fairseq's ``common.seed``.
+        config_name: the pretraining config, ``tiny_wav2vec2`` (default) or ``small_wav2vec2``.
 
     Returns:
         The path of ``out_dir/checkpoint_last.pt``. When ``out_dir`` already holds a
@@ -59,7 +61,7 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
     out_dir = Path(out_dir).absolute()
     checkpoint = out_dir / CHECKPOINT_NAME
     run_record = out_dir / RUN_RECORD_NAME
-    config_file = CONFIG_DIR / f"{CONFIG_NAME}.yaml"
+    config_file = CONFIG_DIR / f"{config_name}.yaml"
     if not config_file.is_file():
         raise FileNotFoundError(f"pretraining config not found: {config_file}")
     if not (data_dir / "train.tsv").is_file():
@@ -68,6 +70,7 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
         "data_dir": str(data_dir),
         "max_update": max_update,
         "seed": seed,
+        "config": config_name,
         "config_sha256": hashlib.sha256(config_file.read_bytes()).hexdigest(),
     }
     try:
@@ -80,7 +83,7 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
     run_record.unlink(missing_ok=True)
     # fairseq would resume from a leftover checkpoint_last.pt: start from scratch instead.
     checkpoint.unlink(missing_ok=True)
-    run_logged(pretraining_command(data_dir, out_dir, max_update, seed), out_dir / LOG_NAME)
+    run_logged(pretraining_command(data_dir, out_dir, max_update, seed, config_name), out_dir / LOG_NAME)
     if not checkpoint.is_file():
         raise RuntimeError(f"fairseq-hydra-train finished without writing {checkpoint}; see {out_dir / LOG_NAME}")
     write_text_atomically(run_record, json.dumps(settings, indent=2) + "\n")
