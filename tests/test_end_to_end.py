@@ -137,12 +137,36 @@ def test_the_demo_pipeline_runs_end_to_end(tmp_path):
     from gcaf_fairseq.demo.pipeline import run_demo
 
     # 5 chapters x 3 sentences: train 1 chapter, valid 2, test 2 (6 utterances).
-    results = run_demo(out_dir=tmp_path / "demo", chapters=5, sentences_per_chapter=3, pretrain_updates=6,
-                       finetune_updates=10, jobs=2, llm_steps=20)
+    results = run_demo(out_dir=tmp_path / "demo", corpus="topics", chapters=5, sentences_per_chapter=3,
+                       pretrain_updates=6, finetune_updates=10, jobs=2, llm_steps=20)
     assert [r.system for r in results] == ["A", "E"]
     generations = (tmp_path / "demo" / "context" / "test.P4.jsonl").read_text().splitlines()
     assert len(generations) == 6  # one record per test utterance, E's teacher
     assert all(r.decoded == 6 and r.updates == 10 for r in results)
     assert results[1].parameters > results[0].parameters
     table = (tmp_path / "demo" / "results.md").read_text()
-    assert "| A |" in table and "| E |" in table
+    assert "| A |" in table and "| E |" in table and "swap" not in table
+    assert all(r.homophones is None for r in results)
+    with pytest.raises(ValueError, match="holds a demo on the 'topics' corpus"):
+        run_demo(out_dir=tmp_path / "demo", corpus="homophones")
+
+
+def test_the_homophone_demo_scores_every_target_of_every_system(tmp_path):
+    from gcaf_fairseq.demo.pipeline import run_demo
+
+    # 2 topics x 3 chapters x 4 sentences: the test split is 2 chapters, 8 utterances with 4
+    # neutral targets and 0-4 topic ones; C1L injects before the small model's last layer.
+    options = dict(topics=["kitchen", "garden"], chapters_per_topic=3, sentences_per_chapter=4)
+    results = run_demo(out_dir=tmp_path / "demo", systems=["A", "C1L"], pretrain_updates=4, finetune_updates=6,
+                       corpus_options=options)
+    rows = [json.loads(line) for line in (tmp_path / "demo" / "corpus" / "test.homophones.jsonl").read_text().splitlines()]
+    for result in results:
+        assert result.decoded == len(rows) == 8
+        neutral = result.homophones["per_kind"]["neutral"]
+        assert neutral["targets"] == sum(len(row["targets"]) for row in rows if row["kind"] == "neutral") == 4
+        assert result.homophones["all"]["wer"] == pytest.approx(result.test_wer)
+    overrides = json.loads((tmp_path / "demo" / "finetune" / "C1L" / "demo_settings.json").read_text())
+    assert "model.context_layer=3" in overrides  # small_wav2vec2 has 4 layers
+    assert "context_layer=3" in results[1].description
+    table = (tmp_path / "demo" / "results.md").read_text()
+    assert "neutral: homophone err % / swap %" in table and "| C1L |" in table

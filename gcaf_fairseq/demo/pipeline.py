@@ -1,10 +1,10 @@
-"""The built-in demo: systems A and E (C1 and D4 on request) end to end on a synthesized
-corpus, on CPU.
+"""The built-in demo: systems A, C1, D4, E and C1L end to end on the homophone corpus (or
+A and E on the plain topic corpus), on CPU.
 
-corpus (espeak-ng) -> tiny wav2vec2 (fairseq pretraining) -> previous-sentence [CLS]
-embeddings (all-MiniLM-L6-v2) -> tiny Llama trained on the corpus text -> its P4 titles of
-each previous sentence -> their [CLS] embeddings -> fairseq-hydra-train -> fairseq-generate
--> table.
+corpus (espeak-ng) -> small (or tiny) wav2vec2 (fairseq pretraining) -> previous-sentence
+[CLS] embeddings (all-MiniLM-L6-v2) -> tiny Llama trained on the corpus text -> its P4 titles
+of each previous sentence -> their [CLS] embeddings -> fairseq-hydra-train ->
+fairseq-generate -> WER, and on the homophone corpus homophone error and swap rates -> table.
 
 Every stage writes under one folder and is skipped when its output is already there, so a
 rerun (or a run after an interruption) redoes only what is missing; fairseq-hydra-train
@@ -21,9 +21,12 @@ from ..cli.embed_context import main as embed_context_main
 from ..cli.generate_context import main as generate_context_main
 from ..data.utterance_table import previous_texts, read_utterance_table
 from ..data.atomic_files import write_text_atomically
+from ..scoring.homophones import homophone_scores, read_target_rows
 from .corpus import synthesize_corpus
 from .fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
+from .homophone_corpus import build_homophone_corpus
 from .tiny_llm import train_tiny_llm
+from .tiny_wav2vec2 import CONFIG_DIR as PRETRAINING_CONFIG_DIR
 from .tiny_wav2vec2 import pretrain_tiny_wav2vec2
 
 SPLITS = ("train", "valid", "test")
@@ -35,6 +38,7 @@ class DemoSystem:
     store: Optional[str]  # context/{split}.{store}.cls, or None
     description: str
     context_at_inference: str
+    layers_below_top: int = 0  # context_layer = encoder layers - this (0: the output, the papers')
 
 
 SYSTEMS = {
@@ -42,8 +46,47 @@ SYSTEMS = {
     "C1": DemoSystem("C1", "prev", "injection of the previous GT sentence [CLS]", "previous text + text encoder"),
     "D4": DemoSystem("C1", "P4", "injection of the LLM's P4 title of the previous sentence", "previous text + LLM + text encoder"),
     "E": DemoSystem("E", "P4", "GCAF student distilled from the P4 titles", "none"),
+    "C1L": DemoSystem(
+        "C1", "prev", "C1 injected before the last transformer layer", "previous text + text encoder", layers_below_top=1
+    ),
 }
 SYSTEM_DESCRIPTIONS = {name: system.description for name, system in SYSTEMS.items()}
+
+
+@dataclass(frozen=True)
+class DemoCorpus:
+    """What the demo trains on: a corpus builder's settings and the wav2vec2 it pretrains."""
+
+    pretraining_config: str  # config/pretraining/{name}.yaml
+    systems: tuple  # default systems
+    updates: int  # default fine-tuning updates per system
+    options: dict  # default keyword arguments of the corpus builder
+
+
+# The homophone demo: 3 pairs, so each topic has one homophone (FLOUR in the kitchen, FLOWER
+# in the garden, KNIGHT/NIGHT castle/weather, SAIL/SALE sailing/market) and each target is
+# frequent; 30 chapters per topic (27 train, 1 valid, 2 test) x 8 sentences, 6 voices x 2
+# speeds. With fewer chapters the small model overfits and cannot spell the targets at all.
+HOMOPHONE_DEMO_CORPUS = dict(
+    pairs=("FLOUR/FLOWER", "KNIGHT/NIGHT", "SAIL/SALE"),
+    chapters_per_topic=30,
+    valid_chapters_per_topic=1,
+    test_chapters_per_topic=2,
+)
+CORPORA = {
+    # Neutral sentences hold a homophone only the previous sentence can spell
+    # (homophone_corpus.py). The tiny model cannot spell them: the small one (0.9M parameters) can.
+    "homophones": DemoCorpus("small_wav2vec2", ("A", "C1", "D4", "E", "C1L"), 1500, HOMOPHONE_DEMO_CORPUS),
+    # 24 chapters x 8 sentences of the plain topic corpus (corpus.py).
+    "topics": DemoCorpus("tiny_wav2vec2", ("A", "E"), 1000, {}),
+}
+
+
+def encoder_layers(pretraining_config: str) -> int:
+    """``model.encoder_layers`` of ``config/pretraining/{pretraining_config}.yaml``."""
+    import yaml
+
+    return int(yaml.safe_load((PRETRAINING_CONFIG_DIR / f"{pretraining_config}.yaml").read_text())["model"]["encoder_layers"])
 
 
 def demo_text_encoder() -> Path:
@@ -97,6 +140,7 @@ class SystemResult:
     system: str
     description: str
     test_wer: float
+    homophones: Optional[dict]  # homophone corpus: scoring.homophones.homophone_scores of the test split
     valid_wer: float
     parameters: int
     updates: int
@@ -106,7 +150,27 @@ class SystemResult:
     context_at_inference: str
 
 
-def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates: int, seed: int, alpha: float) -> SystemResult:
+def score_test_homophones(corpus_dir: Path, decoding) -> Optional[dict]:
+    """Homophone error and swap rates of a decoded test split, when the corpus has targets
+    (``test.homophones.jsonl``, in manifest order like fairseq's sample indices)."""
+    targets = corpus_dir / "test.homophones.jsonl"
+    if not targets.exists():
+        return None
+    rows = [row for row, _ in read_target_rows(targets)]
+    if sorted(decoding.hypotheses) != list(range(len(rows))):
+        raise ValueError(
+            f"{len(decoding.hypotheses)} decoded utterances for {len(rows)} rows of {targets}: every test utterance "
+            "must be decoded exactly once"
+        )
+    order = range(len(rows))
+    return homophone_scores(
+        [decoding.references[n] for n in order], [decoding.hypotheses[n] for n in order], rows
+    )
+
+
+def run_system(
+    system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates: int, seed: int, alpha: float, layers: int
+) -> SystemResult:
     spec = SYSTEMS[system]
     save_dir = out_dir / "finetune" / system
     store = f"{out_dir / 'context'}/{{split}}.{spec.store}.cls"
@@ -121,6 +185,8 @@ def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates:
         overrides.append(f"task.context_store='{store}'")  # quoted: hydra's grammar
     if system == "E":
         overrides.append(f"criterion.context_alpha={alpha}")
+    if spec.layers_below_top:
+        overrides.append(f"model.context_layer={layers - spec.layers_below_top}")
     print(f"[demo] 5/6 fine-tuning system {system} ({updates} updates) -> {save_dir}", flush=True)
     settings = save_dir / "demo_settings.json"
     if settings.exists() and json.loads(settings.read_text()) != overrides:
@@ -140,8 +206,11 @@ def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates:
     decoding = read_generate_output(results_dir, "test")
     return SystemResult(
         system=system,
-        description=spec.description + (f", alpha {alpha:g}" if system == "E" else ""),
+        description=spec.description
+        + (f", alpha {alpha:g}" if system == "E" else "")
+        + (f" (context_layer={layers - spec.layers_below_top})" if spec.layers_below_top else ""),
         test_wer=decoding.wer,
+        homophones=score_test_homophones(corpus_dir, decoding),
         valid_wer=training.valid[-1]["wer"] if training.valid else float("nan"),
         parameters=training.parameters,
         updates=training.num_updates,
@@ -152,41 +221,100 @@ def run_system(system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates:
     )
 
 
+def _rates(scores: Optional[dict], kind: str) -> str:
+    """'error% / swap%' of one sentence kind, e.g. '45.0 / 12.5'."""
+    kind_scores = (scores or {}).get("per_kind", {}).get(kind)
+    if not kind_scores or not kind_scores["targets"]:
+        return "-"
+    return f"{kind_scores['homophone_error_rate']:.1f} / {kind_scores['swap_rate']:.1f}"
+
+
 def results_table(results: List[SystemResult]) -> str:
     baseline = next((r for r in results if r.system == "A"), None)
-    lines = [
-        "| system | description | test WER | valid WER | parameters | +params vs A | train s | decode s | decoded | context at inference |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    homophones = any(r.homophones for r in results)
+    columns = ["system", "description", "test WER"]
+    if homophones:
+        columns += ["neutral: homophone err % / swap %", "topic: homophone err % / swap %"]
+    columns += ["valid WER", "parameters", "+params vs A", "train s", "decode s", "decoded", "context at inference"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in results:
         extra = f"+{r.parameters - baseline.parameters:,}" if baseline else "-"
-        lines.append(
-            f"| {r.system} | {r.description} | {r.test_wer:.1f} | {r.valid_wer:.1f} | {r.parameters:,} | {extra} "
-            f"| {r.train_seconds:.0f} | {r.decode_seconds:.1f} | {r.decoded} | {r.context_at_inference} |"
-        )
+        cells = [r.system, r.description, f"{r.test_wer:.1f}"]
+        if homophones:
+            cells += [_rates(r.homophones, "neutral"), _rates(r.homophones, "topic")]
+        cells += [
+            f"{r.valid_wer:.1f}", f"{r.parameters:,}", extra, f"{r.train_seconds:.0f}", f"{r.decode_seconds:.1f}",
+            str(r.decoded), r.context_at_inference,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+CORPUS_MARK_NAME = "demo_corpus.json"
+
+
+def claim_output_folder(out_dir: Path, corpus: str) -> None:
+    """Record which corpus ``out_dir`` holds; a folder of the other corpus is refused, since
+    every stage would otherwise reuse its outputs (pretraining, context stores, checkpoints)."""
+    mark = out_dir / CORPUS_MARK_NAME
+    if mark.exists():
+        previous = json.loads(mark.read_text()).get("corpus")
+        if previous != corpus:
+            raise ValueError(
+                f"{out_dir} holds a demo on the {previous!r} corpus; give --out another folder for the {corpus!r} "
+                "corpus (or delete it)"
+            )
+    elif (out_dir / "corpus").exists():
+        raise ValueError(
+            f"{out_dir} holds a demo run of an earlier version (no {CORPUS_MARK_NAME}); give --out another folder or "
+            "delete it"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(mark, json.dumps({"corpus": corpus}) + "\n")
 
 
 def run_demo(
     out_dir="outputs/demo",
-    systems=("A", "E"),
+    corpus="homophones",
+    systems=None,
     chapters=24,
     sentences_per_chapter=8,
     pretrain_updates=40,
-    finetune_updates=1000,
+    finetune_updates=None,
     seed=1,
     jobs=2,
     alpha=1.0,
     llm_steps=1000,
+    corpus_options=None,
 ) -> List[SystemResult]:
-    """Run the demo; ``alpha`` is E's context-loss weight. The configs default to the papers'
-    10; at this toy scale (a 64-dim encoder, MiniLM teacher) 10 stalls CTC, 1 does not."""
+    """Run the demo on ``corpus`` (a key of :data:`CORPORA`); ``systems`` and
+    ``finetune_updates`` default to the corpus's. ``chapters`` and ``sentences_per_chapter``
+    size the topic corpus; ``corpus_options`` are keyword arguments of
+    :func:`homophone_corpus.build_homophone_corpus` (default: :data:`HOMOPHONE_DEMO_CORPUS`). ``alpha`` is E's
+    context-loss weight: the configs default to the papers' 10; at this toy scale (MiniLM
+    teacher, a 64-128-dim encoder) 10 stalls CTC, 1 does not."""
+    if corpus not in CORPORA:
+        raise ValueError(f"unknown demo corpus {corpus!r}; choose among {', '.join(CORPORA)}")
+    setting = CORPORA[corpus]
+    systems = tuple(systems or setting.systems)
+    finetune_updates = finetune_updates or setting.updates
     out_dir = Path(out_dir).resolve()
+    claim_output_folder(out_dir, corpus)
     corpus_dir = out_dir / "corpus"
-    print(f"[demo] 1/6 synthesizing {chapters} chapters x {sentences_per_chapter} sentences -> {corpus_dir}", flush=True)
-    synthesize_corpus(corpus_dir, n_chapters=chapters, sentences_per_chapter=sentences_per_chapter, seed=seed, jobs=jobs)
-    print(f"[demo] 2/6 pretraining a tiny wav2vec2 ({pretrain_updates} updates) -> {out_dir / 'pretrain'}", flush=True)
-    w2v_path = pretrain_tiny_wav2vec2(corpus_dir, out_dir / "pretrain", max_update=pretrain_updates, seed=seed)
+    if corpus == "homophones":
+        print(f"[demo] 1/6 synthesizing the homophone corpus -> {corpus_dir}", flush=True)
+        options = setting.options if corpus_options is None else corpus_options
+        summary = build_homophone_corpus(corpus_dir, seed=seed, jobs=jobs, **options)
+        print(f"[demo]     {len(summary['kept_pairs'])} homophone pairs kept, {len(summary['dropped_pairs'])} dropped "
+              f"(identical audio check; see {corpus_dir / 'homophones.json'})", flush=True)
+    else:
+        print(f"[demo] 1/6 synthesizing {chapters} chapters x {sentences_per_chapter} sentences -> {corpus_dir}", flush=True)
+        synthesize_corpus(corpus_dir, n_chapters=chapters, sentences_per_chapter=sentences_per_chapter, seed=seed, jobs=jobs)
+    print(f"[demo] 2/6 pretraining a {setting.pretraining_config} ({pretrain_updates} updates) -> {out_dir / 'pretrain'}", flush=True)
+    w2v_path = pretrain_tiny_wav2vec2(
+        corpus_dir, out_dir / "pretrain", max_update=pretrain_updates, seed=seed, config_name=setting.pretraining_config
+    )
+    layers = encoder_layers(setting.pretraining_config)
     print(f"[demo] 3/6 embedding each utterance's previous sentence -> {out_dir / 'context'}", flush=True)
     embed_previous_sentences(corpus_dir, out_dir / "context", demo_text_encoder())
     if any(SYSTEMS[system].store == "P4" for system in systems):
@@ -194,7 +322,7 @@ def run_demo(
         generate_p4_contexts(corpus_dir, out_dir, demo_text_encoder(), seed, llm_steps)
     results = []
     for system in systems:
-        results.append(run_system(system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha))
+        results.append(run_system(system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha, layers))
     table = results_table(results)
     write_text_atomically(out_dir / "results.md", table + "\n")
     write_text_atomically(out_dir / "results.json", json.dumps([asdict(r) for r in results], indent=2) + "\n")
