@@ -164,7 +164,7 @@ def test_the_homophone_demo_scores_every_target_of_every_system(tmp_path):
         assert result.decoded == len(rows) == 8
         neutral = result.homophones["per_kind"]["neutral"]
         assert neutral["targets"] == sum(len(row["targets"]) for row in rows if row["kind"] == "neutral") == 4
-        assert result.homophones["all"]["wer"] == pytest.approx(result.test_wer)
+        assert result.homophones["all"]["wer"] == pytest.approx(result.test_wer, abs=0.005)  # fairseq rounds to 0.01
     overrides = json.loads((tmp_path / "demo" / "finetune" / "C1L" / "demo_settings.json").read_text())
     assert "model.context_layer=3" in overrides  # small_wav2vec2 has 4 layers
     assert "context_layer=3" in results[1].description
