@@ -11,7 +11,9 @@ from ..demo.pipeline import CORPORA, SYSTEM_DESCRIPTIONS, run_demo
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="gcaf-demo", description=__doc__)
     parser.add_argument(
-        "--out", help="output folder (default: outputs/demo for the homophone corpus, outputs/demo-topics otherwise)"
+        "--out",
+        help="output folder (default per corpus: "
+        + "; ".join(f"{name}: {setting.out_dir}" for name, setting in CORPORA.items()) + ")",
     )
     parser.add_argument(
         "--corpus", choices=sorted(CORPORA), default="homophones",
@@ -48,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if unknown:
         parser.error(f"unknown system(s) {', '.join(unknown)}; choose among {', '.join(SYSTEM_DESCRIPTIONS)}")
     run_demo(
-        out_dir=args.out or ("outputs/demo" if args.corpus == "homophones" else "outputs/demo-topics"),
+        out_dir=args.out,
         corpus=args.corpus,
         systems=systems,
         chapters=args.chapters,

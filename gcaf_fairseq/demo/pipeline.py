@@ -58,6 +58,7 @@ class DemoCorpus:
     """What the demo trains on: a corpus builder's settings and the wav2vec2 it pretrains."""
 
     pretraining_config: str  # config/pretraining/{name}.yaml
+    out_dir: str  # default output folder
     systems: tuple  # default systems
     updates: int  # default fine-tuning updates per system
     options: dict  # default keyword arguments of the corpus builder
@@ -76,9 +77,11 @@ HOMOPHONE_DEMO_CORPUS = dict(
 CORPORA = {
     # Neutral sentences hold a homophone only the previous sentence can spell
     # (homophone_corpus.py). The tiny model cannot spell them: the small one (0.9M parameters) can.
-    "homophones": DemoCorpus("small_wav2vec2", ("A", "C1", "D4", "E", "C1L"), 1500, HOMOPHONE_DEMO_CORPUS),
+    "homophones": DemoCorpus(
+        "small_wav2vec2", "outputs/demo", ("A", "C1", "D4", "E", "C1L"), 1500, HOMOPHONE_DEMO_CORPUS
+    ),
     # 24 chapters x 8 sentences of the plain topic corpus (corpus.py).
-    "topics": DemoCorpus("tiny_wav2vec2", ("A", "E"), 1000, {}),
+    "topics": DemoCorpus("tiny_wav2vec2", "outputs/demo-topics", ("A", "E"), 1000, {}),
 }
 
 
@@ -185,8 +188,9 @@ def run_system(
         overrides.append(f"task.context_store='{store}'")  # quoted: hydra's grammar
     if system == "E":
         overrides.append(f"criterion.context_alpha={alpha}")
-    if spec.layers_below_top:
-        overrides.append(f"model.context_layer={layers - spec.layers_below_top}")
+    context_layer = layers - spec.layers_below_top if spec.layers_below_top else None
+    if context_layer is not None:
+        overrides.append(f"model.context_layer={context_layer}")
     print(f"[demo] 5/6 fine-tuning system {system} ({updates} updates) -> {save_dir}", flush=True)
     settings = save_dir / "demo_settings.json"
     if settings.exists() and json.loads(settings.read_text()) != overrides:
@@ -208,7 +212,7 @@ def run_system(
         system=system,
         description=spec.description
         + (f", alpha {alpha:g}" if system == "E" else "")
-        + (f" (context_layer={layers - spec.layers_below_top})" if spec.layers_below_top else ""),
+        + (f" (context_layer={context_layer})" if context_layer is not None else ""),
         test_wer=decoding.wer,
         homophones=score_test_homophones(corpus_dir, decoding),
         valid_wer=training.valid[-1]["wer"] if training.valid else float("nan"),
@@ -274,7 +278,7 @@ def claim_output_folder(out_dir: Path, corpus: str) -> None:
 
 
 def run_demo(
-    out_dir="outputs/demo",
+    out_dir=None,
     corpus="homophones",
     systems=None,
     chapters=24,
@@ -287,7 +291,7 @@ def run_demo(
     llm_steps=1000,
     corpus_options=None,
 ) -> List[SystemResult]:
-    """Run the demo on ``corpus`` (a key of :data:`CORPORA`); ``systems`` and
+    """Run the demo on ``corpus`` (a key of :data:`CORPORA`); ``out_dir``, ``systems`` and
     ``finetune_updates`` default to the corpus's. ``chapters`` and ``sentences_per_chapter``
     size the topic corpus; ``corpus_options`` are keyword arguments of
     :func:`homophone_corpus.build_homophone_corpus` (default: :data:`HOMOPHONE_DEMO_CORPUS`). ``alpha`` is E's
@@ -298,7 +302,7 @@ def run_demo(
     setting = CORPORA[corpus]
     systems = tuple(systems or setting.systems)
     finetune_updates = finetune_updates or setting.updates
-    out_dir = Path(out_dir).resolve()
+    out_dir = Path(out_dir or setting.out_dir).resolve()
     claim_output_folder(out_dir, corpus)
     corpus_dir = out_dir / "corpus"
     if corpus == "homophones":
