@@ -25,19 +25,13 @@ MIN_SWAP_GAP = 10.0
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    threads = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = str(min(2, os.cpu_count() or 1))  # one fairseq run at a time
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))  # one fairseq run at a time
         out_dir = tmp_path_factory.mktemp("homophone_benchmark")
         return {
             result.system: result
             for result in run_demo(out_dir=out_dir, systems=["A", "C1"], finetune_updates=UPDATES, seed=SEED)
         }
-    finally:
-        if threads is None:
-            os.environ.pop("OMP_NUM_THREADS")
-        else:
-            os.environ["OMP_NUM_THREADS"] = threads
 
 
 def neutral(result) -> dict:
