@@ -13,6 +13,7 @@ import json
 from typing import List, Optional
 
 from ..data.lexicon import arpa_unigrams, build_lexicon, write_lexicon
+from ..data.symbol_dictionary import read_dictionary_symbols
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -33,8 +34,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             words.extend(arpa_unigrams(args.arpa))
         symbols = None
         if args.dict:
-            with open(args.dict, encoding="utf-8") as dictionary:
-                symbols = {line.split()[0] for line in dictionary if line.strip()}
+            symbols = set(read_dictionary_symbols(args.dict))
     except (OSError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     kept, skipped = build_lexicon(words, symbols)

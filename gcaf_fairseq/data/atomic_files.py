@@ -8,6 +8,7 @@ narrow to the owner alone.
 import os
 import secrets
 from pathlib import Path
+from typing import Iterable
 
 
 def temporary_sibling(path: Path) -> Path:
@@ -36,3 +37,9 @@ def write_bytes_atomically(path, data: bytes) -> None:
 def write_text_atomically(path, text: str) -> None:
     """:func:`write_bytes_atomically` for UTF-8 text."""
     write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_lines(path, lines: Iterable[str]) -> None:
+    """Write one line per item (each ended by ``\\n``), atomically: the line files of
+    fairseq (manifests, labels, dictionaries) and of our tools."""
+    write_text_atomically(path, "".join(line + "\n" for line in lines))

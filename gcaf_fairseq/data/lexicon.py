@@ -1,14 +1,13 @@
 """The decoding lexicon: ``WORD<TAB>W O R D |`` per line, in the ``.ltr`` convention (each
-letter a token, ``|`` closing the word). One spelling per line; a word may have several."""
+letter a token, ``|`` closing the word: :func:`gcaf_fairseq.data.letters.spell`). One
+spelling per line; a word may have several."""
 
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from .atomic_files import write_text_atomically
+from .atomic_files import write_lines
+from .letters import spell
 
-
-def spell(word: str) -> List[str]:
-    """``"DON'T"`` -> ``["D", "O", "N", "'", "T", "|"]``."""
-    return list(word) + ["|"]
+__all__ = ["arpa_unigrams", "build_lexicon", "read_lexicon", "spell", "write_lexicon"]
 
 
 def read_lexicon(path) -> Dict[str, List[List[str]]]:
@@ -64,4 +63,4 @@ def build_lexicon(words: Iterable[str], symbols: Optional[set] = None) -> Tuple[
 
 def write_lexicon(path, words: Iterable[str]) -> None:
     """Write atomically."""
-    write_text_atomically(path, "".join(f"{word}\t{' '.join(spell(word))}\n" for word in words))
+    write_lines(path, [f"{word}\t{' '.join(spell(word))}" for word in words])

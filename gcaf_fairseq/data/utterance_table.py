@@ -16,7 +16,7 @@ One JSON object per line, one line per utterance, with exactly these fields:
 """
 
 import json
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 from .atomic_files import write_text_atomically
 from .json_lines import read_json_objects
@@ -36,6 +36,37 @@ def read_utterance_table(path) -> List[Dict]:
         seen[row["id"]] = line_number
         rows.append(row)
     return rows
+
+
+def link_stream_neighbours(candidates: List[Dict], stream_order: Callable[[str], object] = str) -> List[Dict]:
+    """Table rows with ``prev_id`` / ``next_id`` filled in (in place): the one place where
+    neighbours are linked (data preparation and the demo corpora).
+
+    ``candidates`` are rows (``id``, ``stream``, ``position``, ``in_split``, ...) where
+    positions within a stream are consecutive integers for consecutive utterances; a row
+    whose ``stream`` is None (id not understood) gets no neighbours. Every ``in_split``
+    row is kept; a row outside the split is kept only when it neighbours one inside, so
+    every kept neighbour of the split is listed and nothing else. Links point only at
+    kept rows. Rows come back sorted by (``stream_order(stream)``, position), then the
+    rows without a stream in their given order.
+    """
+    by_place = {(row["stream"], row["position"]): row for row in candidates if row["stream"] is not None}
+
+    def neighbour(row, step):
+        return by_place.get((row["stream"], row["position"] + step)) if row["stream"] is not None else None
+
+    kept_ids = {row["id"] for row in candidates if row["in_split"]}
+    for row in candidates:
+        if row["in_split"]:
+            kept_ids.update(other["id"] for other in (neighbour(row, -1), neighbour(row, 1)) if other is not None)
+    kept = [row for row in candidates if row["id"] in kept_ids]
+    for row in kept:
+        previous, following = neighbour(row, -1), neighbour(row, 1)
+        row["prev_id"] = previous["id"] if previous is not None and previous["id"] in kept_ids else None
+        row["next_id"] = following["id"] if following is not None and following["id"] in kept_ids else None
+    placed = [row for row in kept if row["stream"] is not None]
+    placed.sort(key=lambda row: (stream_order(row["stream"]), row["position"]))
+    return placed + [row for row in kept if row["stream"] is None]
 
 
 def previous_texts(rows: List[Dict]) -> Tuple[List[Dict], int]:

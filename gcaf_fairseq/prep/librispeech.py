@@ -30,30 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from ..data.utterance_table import write_utterance_table
-from .manifest import (
-    SAMPLE_RATE,
-    PrepareError,
-    asr_letters,
-    checked_audio_headers,
-    link_stream_neighbours,
-    write_dictionary,
-    write_lines,
-    write_manifest,
-    write_text_atomically,
-)
+from ..data.atomic_files import write_lines, write_text_atomically
+from ..data.audio import SAMPLE_RATE, write_manifest
+from ..data.letters import WORD_BOUNDARY, letters_line
+from ..data.symbol_dictionary import FAIRSEQ_LETTER_DICTIONARY, write_dictionary
+from ..data.utterance_table import link_stream_neighbours, write_utterance_table
+from .manifest import PrepareError, checked_audio_headers
 
-# https://dl.fbaipublicfiles.com/fairseq/wav2vec/dict.ltr.txt, the dictionary of fairseq's
-# wav2vec 2.0 LibriSpeech recipes and released fine-tuned models: every split written with
-# it has the same letter indices, whichever split is prepared last.
-FAIRSEQ_LETTER_DICTIONARY: Tuple[Tuple[str, int], ...] = (
-    ("|", 94802), ("E", 51860), ("T", 38431), ("A", 33152), ("O", 31495), ("N", 28855),
-    ("I", 28794), ("H", 27187), ("S", 26071), ("R", 23546), ("D", 18289), ("L", 16308),
-    ("U", 12400), ("M", 10685), ("W", 10317), ("C", 9844), ("F", 9062), ("G", 8924),
-    ("Y", 8226), ("P", 6890), ("B", 6339), ("V", 3936), ("K", 3456), ("'", 1023),
-    ("X", 636), ("J", 598), ("Q", 437), ("Z", 213),
-)
-TRANSCRIPT_LETTERS = frozenset(symbol for symbol, _ in FAIRSEQ_LETTER_DICTIONARY if symbol != "|")
+TRANSCRIPT_LETTERS = frozenset(symbol for symbol, _ in FAIRSEQ_LETTER_DICTIONARY if symbol != WORD_BOUNDARY)
 TRANSCRIPT_NAME = re.compile(r"(\d+)-(\d+)\.trans\.txt")
 UTTERANCE_ID = re.compile(r"(\d+)-(\d+)-(\d+)")
 
@@ -276,7 +260,7 @@ def prepare_librispeech(
         [(utterance.audio.relative_to(source).as_posix(), headers[utterance.audio].frames) for utterance in ordered],
     )
     write_lines(out_dir / f"{split}.wrd", [utterance.text for utterance in ordered])
-    write_lines(out_dir / f"{split}.ltr", [asr_letters(utterance.text, final_bar=True) for utterance in ordered])
+    write_lines(out_dir / f"{split}.ltr", [letters_line(utterance.text, final_boundary=True) for utterance in ordered])
     write_dictionary(out_dir / "dict.ltr.txt", FAIRSEQ_LETTER_DICTIONARY)
     write_utterance_table(out_dir / f"{split}.utterances.jsonl", rows)
 

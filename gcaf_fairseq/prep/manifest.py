@@ -1,30 +1,29 @@
-"""Shared pieces of data preparation: fairseq manifests and labels, dictionaries, audio
-header checks, neighbour links of utterance tables, and atomic writes.
+"""Shared pieces of data preparation: input errors, audio header checks and atomic
+audio and link writes.
 
-Every file is written atomically (:mod:`gcaf_fairseq.data.atomic_files`).
+The formats themselves have their own homes, shared with the demo corpora (see
+``/work/shared/DATA.md``):
 
-Formats written here (see ``/work/shared/DATA.md``):
-
-* manifest ``{split}.tsv``: the audio root folder, then ``relative/path<TAB>num_samples``;
-* labels: one line per manifest row;
-* dictionary ``dict.*.txt``: ``SYMBOL COUNT`` lines, most frequent first (ties keep the
-  order of first appearance, as ``collections.Counter.most_common`` gives them).
+* manifest ``{split}.tsv`` and the 16 kHz rate: :mod:`gcaf_fairseq.data.audio`;
+* ``.ltr`` letters: :mod:`gcaf_fairseq.data.letters`;
+* dictionaries ``dict.*.txt``: :mod:`gcaf_fairseq.data.symbol_dictionary`;
+* utterance tables and their neighbour links: :mod:`gcaf_fairseq.data.utterance_table`;
+* line files, atomically: :func:`gcaf_fairseq.data.atomic_files.write_lines`.
 """
 
 import os
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Dict, Sequence, Union
 
 import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from ..data.atomic_files import temporary_sibling, write_text_atomically
+from ..data.atomic_files import temporary_sibling
+from ..data.audio import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 MAX_LISTED_PROBLEMS = 20
 
 
@@ -38,39 +37,6 @@ def problems_message(problems: Sequence[str]) -> str:
     if len(problems) > MAX_LISTED_PROBLEMS:
         listed.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
     return "\n".join(listed)
-
-
-def write_lines(path: Path, lines: Iterable[str]) -> None:
-    """Write one line per item, atomically."""
-    write_text_atomically(path, "".join(line + "\n" for line in lines))
-
-
-def write_manifest(path: Path, audio_root: Path, entries: Iterable[Tuple[str, int]]) -> None:
-    """A fairseq manifest: ``audio_root`` then ``relative_path<TAB>num_samples`` per entry."""
-    rows = [f"{relative_path}\t{num_samples}" for relative_path, num_samples in entries]
-    write_lines(path, [str(audio_root)] + rows)
-
-
-def asr_letters(text: str, final_bar: bool) -> str:
-    """A ``.ltr`` line: the characters of ``text`` separated by spaces, ``|`` for each
-    space, and, with ``final_bar`` (LibriSpeech, as fairseq's ``libri_labels.py``), a final
-    `` |``: ``HI YOU`` -> ``H I | Y O U |``; without it (SLUE ASR) ``H I | Y O U``."""
-    letters = " ".join(text.replace(" ", "|"))
-    return letters + " |" if final_bar else letters
-
-
-def symbol_counts(lines: Iterable[str]) -> List[Tuple[str, int]]:
-    """``(symbol, count)`` of the whitespace-separated symbols of ``lines``, most frequent
-    first; ties in order of first appearance (SLUE-toolkit's ``create_dict``)."""
-    counter = Counter()
-    for line in lines:
-        counter.update(line.strip().split())
-    return counter.most_common()
-
-
-def write_dictionary(path: Path, counts: Iterable[Tuple[str, int]]) -> None:
-    """A fairseq Dictionary file: ``SYMBOL COUNT`` lines."""
-    write_lines(path, [f"{symbol} {count}" for symbol, count in counts])
 
 
 def write_symlink_atomically(link: Path, target: str) -> None:
@@ -146,34 +112,3 @@ def checked_audio_headers(
         raise PrepareError(problems_message(problems))
     return dict(zip(paths, headers))
 
-
-def link_stream_neighbours(
-    candidates: List[Dict], stream_order: Callable[[str], object] = str
-) -> List[Dict]:
-    """Utterance table rows with ``prev_id`` / ``next_id`` filled in (in place).
-
-    ``candidates`` are rows (``id``, ``stream``, ``position``, ``in_split``, ...) where
-    positions within a stream are consecutive integers for consecutive utterances; a row
-    whose ``stream`` is None (id not understood) gets no neighbours. Every ``in_split``
-    row is kept; a row outside the split is kept only when it neighbours one inside, so
-    every kept neighbour of the split is listed and nothing else. Links point only at
-    kept rows. Rows come back sorted by (stream, position), then the rows without a
-    stream in their given order.
-    """
-    by_place = {(row["stream"], row["position"]): row for row in candidates if row["stream"] is not None}
-
-    def neighbour(row, step):
-        return by_place.get((row["stream"], row["position"] + step)) if row["stream"] is not None else None
-
-    kept_ids = {row["id"] for row in candidates if row["in_split"]}
-    for row in candidates:
-        if row["in_split"]:
-            kept_ids.update(other["id"] for other in (neighbour(row, -1), neighbour(row, 1)) if other is not None)
-    kept = [row for row in candidates if row["id"] in kept_ids]
-    for row in kept:
-        previous, following = neighbour(row, -1), neighbour(row, 1)
-        row["prev_id"] = previous["id"] if previous is not None and previous["id"] in kept_ids else None
-        row["next_id"] = following["id"] if following is not None and following["id"] in kept_ids else None
-    placed = [row for row in kept if row["stream"] is not None]
-    placed.sort(key=lambda row: (stream_order(row["stream"]), row["position"]))
-    return placed + [row for row in kept if row["stream"] is None]

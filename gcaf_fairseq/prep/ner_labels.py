@@ -23,6 +23,8 @@ Example (raw labels)::
 import ast
 from typing import Dict, List, Sequence, Tuple
 
+from ..data.letters import letters_line
+
 END_CHAR = "]"
 
 RAW_TAG_START_CHARS: Dict[str, str] = {
@@ -233,8 +235,8 @@ def e2e_ner_words(tagged_words: Sequence[Tuple[str, str]], label_type: str) -> s
 
 def e2e_ner_letters(wrd_line: str) -> str:
     """The ``.ltr`` line of a ``.wrd`` line: characters separated by spaces, ``|`` for
-    each space, and a final ``|`` (``a ] b`` -> ``a | ] | b |``)."""
-    return " ".join(wrd_line.replace(" ", "|")) + " |"
+    each space, and a final ``|`` (``a ] b`` -> ``a | ] | b |``): :func:`letters_line`."""
+    return letters_line(wrd_line, final_boundary=True)
 
 
 def e2e_ner_labels(

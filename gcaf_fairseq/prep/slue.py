@@ -18,7 +18,8 @@ Output (``--out``), ``{split}`` in ``fine-tune``, ``dev``, ``test``::
     {split}.tsv              manifest, rows in tsv order: root = RELEASE/{split} (VoxPopuli,
                              ID.ogg) or CLIPS/{split} (VoxCeleb cut clips, ID.flac)
     {split}.wrd, {split}.ltr ASR words and letters (no final |); not for a blind test
-    dict.ltr.txt, dict.wrd.txt             from fine-tune
+    dict.ltr.txt, dict.wrd.txt             from fine-tune (count descending, ties in order of
+                                           first appearance: SLUE-toolkit's create_dict)
     {split}.utterances.jsonl               the utterance table (in stream order)
     {split}.coverage.json                  neighbours found, unparsed ids, dropped rows
     VoxCeleb:  {split}.sent, labels.sent.txt
@@ -53,22 +54,18 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import soundfile
 from tqdm import tqdm
 
-from ..data.utterance_table import write_utterance_table
+from ..data.atomic_files import write_lines, write_text_atomically
+from ..data.audio import SAMPLE_RATE, write_manifest
+from ..data.letters import letters_line
+from ..data.symbol_dictionary import count_symbols, write_dictionary
+from ..data.utterance_table import link_stream_neighbours, write_utterance_table
 from .manifest import (
-    SAMPLE_RATE,
     AudioHeader,
     PrepareError,
-    asr_letters,
     checked_audio_headers,
-    link_stream_neighbours,
     problems_message,
-    symbol_counts,
     write_audio_atomically,
-    write_dictionary,
-    write_lines,
-    write_manifest,
     write_symlink_atomically,
-    write_text_atomically,
 )
 from .ner_labels import LABEL_TYPES, e2e_ner_labels, parse_ner_spans
 
@@ -423,7 +420,7 @@ def prepare_slue(
         write_manifest(out_dir / f"{split.name}.tsv", audio_root, manifest)
         if not split.blind:
             write_lines(out_dir / f"{split.name}.wrd", [utterance.text for utterance in kept])
-            letters = [asr_letters(utterance.text, final_bar=False) for utterance in kept]
+            letters = [letters_line(utterance.text, final_boundary=False) for utterance in kept]
             write_lines(out_dir / f"{split.name}.ltr", letters)
             if dataset == "voxceleb":
                 write_lines(out_dir / f"{split.name}.sent", [utterance.sentiment for utterance in kept])
@@ -454,13 +451,13 @@ def prepare_slue(
 
     for token_type in ("ltr", "wrd"):
         train_lines = (out_dir / f"{TRAIN_SPLIT}.{token_type}").read_text(encoding="utf-8").splitlines()
-        write_dictionary(out_dir / f"dict.{token_type}.txt", symbol_counts(train_lines))
+        write_dictionary(out_dir / f"dict.{token_type}.txt", count_symbols(train_lines, ties="first_seen"))
     if dataset == "voxceleb":
         write_lines(out_dir / "labels.sent.txt", sorted(SENTIMENTS))
     else:
         for label_type in LABEL_TYPES:
             for token_type in ("wrd", "ltr"):
                 train_file = out_dir / "e2e_ner" / f"{TRAIN_SPLIT}.{label_type}.{token_type}"
-                counts = symbol_counts(train_file.read_text(encoding="utf-8").splitlines())
+                counts = count_symbols(train_file.read_text(encoding="utf-8").splitlines(), ties="first_seen")
                 write_dictionary(out_dir / "e2e_ner" / f"dict.{label_type}.{token_type}.txt", counts)
     return reports

@@ -18,21 +18,6 @@ from typing import Dict, Optional, Sequence
 import editdistance
 
 
-def word_errors(ref: str, hyp: str) -> int:
-    """Word-level Levenshtein distance between two texts."""
-    return editdistance.eval(ref.split(), hyp.split())
-
-
-def char_string(text: str) -> str:
-    """The character sequence scored by CER: words joined by single spaces."""
-    return " ".join(text.split())
-
-
-def char_errors(ref: str, hyp: str) -> int:
-    """Character-level Levenshtein distance between ``char_string`` of two texts."""
-    return editdistance.eval(list(char_string(ref)), list(char_string(hyp)))
-
-
 def _rate(errors: int, total: int) -> Optional[float]:
     return errors * 100.0 / total if total > 0 else None
 
