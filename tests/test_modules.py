@@ -8,14 +8,24 @@ import torch
 
 from gcaf_fairseq.modules import (
     AttentionPooling,
+    AudioContext,
     ConcatFusion,
     ContextCrossAttention,
     ContextHead,
+    ContextStudent,
     context_l2_loss,
+    join_neighbour_frames,
 )
 
 torch.manual_seed(0)
 B, T, C, E, D = 3, 7, 16, 12, 4
+
+
+def built_head(context_use, context_fusion):
+    """A ContextHead assembled from its parts, as ``build_context_head`` does."""
+    student = ContextStudent(C, E) if context_use == "aware" else None
+    fusion = ContextCrossAttention(C, E, D) if context_fusion == "cross_attention" else ConcatFusion(C, D, E)
+    return ContextHead(fusion, student)
 
 
 def frames_and_mask():
@@ -129,7 +139,7 @@ def test_context_l2_loss_is_the_squared_norm_per_utterance():
 
 
 def test_no_gradient_reaches_the_teacher_and_the_student_gets_one():
-    head = ContextHead(C, "aware", "cross_attention", D, E)
+    head = built_head("aware", "cross_attention")
     frames, padding_mask = frames_and_mask()
     frames.requires_grad_(True)
     teacher = torch.randn(B, E, requires_grad=True)
@@ -142,7 +152,7 @@ def test_no_gradient_reaches_the_teacher_and_the_student_gets_one():
 
 
 def test_aware_head_fuses_its_student_and_ignores_the_teacher():
-    head = ContextHead(C, "aware", "cross_attention", D, E)
+    head = built_head("aware", "cross_attention")
     frames, padding_mask = frames_and_mask()
     with_teacher = head(frames, padding_mask, context=torch.randn(B, 1, E))
     without = head(frames, padding_mask)
@@ -152,7 +162,7 @@ def test_aware_head_fuses_its_student_and_ignores_the_teacher():
 
 
 def test_injection_head_needs_a_context():
-    head = ContextHead(C, "injection", "cross_attention", D, E)
+    head = built_head("injection", "cross_attention")
     frames, padding_mask = frames_and_mask()
     assert head(frames, padding_mask, context=torch.randn(B, 1, E)).student_embedding is None
     with pytest.raises(ValueError, match="context_store"):
@@ -160,13 +170,29 @@ def test_injection_head_needs_a_context():
 
 
 def test_head_sizes_are_the_modules_sizes():
-    cross = ContextHead(C, "aware", "cross_attention", D, E)
+    cross = built_head("aware", "cross_attention")
     student = (C + 1) + (C * E + E)
     attention = (C * D + D) + 2 * (E * D + D) + (D * C + C)
     assert sum(p.numel() for p in cross.parameters()) == student + attention
-    concat = ContextHead(C, "injection", "concat", D, E)
+    concat = built_head("injection", "concat")
     assert concat.output_dim == C + D
     assert sum(p.numel() for p in concat.parameters()) == E * D + D
+
+
+def test_audio_context_pools_each_utterances_neighbours_joined_over_time():
+    module = AudioContext(C, D)
+    frames, padding_mask = frames_and_mask()  # three neighbours of 7, 5 and 2 frames
+    owner = torch.tensor([2, 0, 2])  # utterance 1 has none
+    joined, joined_padding_mask = join_neighbour_frames(frames, padding_mask, owner, batch_size=3)
+    assert joined.shape == (3, 9, C) and joined_padding_mask.sum(1).tolist() == [4, 9, 0]
+    torch.testing.assert_close(joined[2], torch.cat([frames[0], frames[2, :2]]))  # in the given order
+    e_j = module.from_neighbours(frames, padding_mask, owner, batch_size=3)
+    assert e_j.shape == (3, D) and torch.equal(e_j[1], torch.zeros(D))  # no neighbour: zero
+    torch.testing.assert_close(e_j[0], module(frames[1:2, :5])[0])  # e = FC(attention_pool(Z))
+    torch.testing.assert_close(e_j[2], module(joined[2:3])[0])
+    assert torch.equal(module.no_neighbours(frames, 3), torch.zeros(3, D))
+    # the same module gives e_i of the current segments
+    torch.testing.assert_close(module(frames, padding_mask), module.fc(module.pool(frames, padding_mask)))
 
 
 def test_building_blocks_do_not_import_fairseq():

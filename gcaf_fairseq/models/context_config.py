@@ -5,10 +5,22 @@ from typing import Optional
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-CONTEXT_SOURCE_CHOICES = ChoiceEnum(["none", "text", "audio"])
-CONTEXT_USE_CHOICES = ChoiceEnum(["injection", "aware"])
-CONTEXT_FUSION_CHOICES = ChoiceEnum(["cross_attention", "concat"])
-CONTEXT_POOLING_CHOICES = ChoiceEnum(["cls", "sequence"])
+from ..modules import (
+    CONTEXT_FUSIONS,
+    CONTEXT_USES,
+    AudioContext,
+    ConcatFusion,
+    ContextCrossAttention,
+    ContextHead,
+    ContextStudent,
+)
+
+CONTEXT_SOURCES = ("none", "text", "audio")
+CONTEXT_POOLINGS = ("cls", "sequence")
+CONTEXT_SOURCE_CHOICES = ChoiceEnum(list(CONTEXT_SOURCES))
+CONTEXT_USE_CHOICES = ChoiceEnum(list(CONTEXT_USES))
+CONTEXT_FUSION_CHOICES = ChoiceEnum(list(CONTEXT_FUSIONS))
+CONTEXT_POOLING_CHOICES = ChoiceEnum(list(CONTEXT_POOLINGS))
 
 
 @dataclass
@@ -67,14 +79,28 @@ class ContextModelConfig(FairseqDataclass):
         default=None,
         metadata={
             "help": "apply the context fusion (and the student) before transformer layer k "
-            "(0 = before the first) instead of at the encoder output; default and k = the number "
-            "of layers: the output, as in the papers. cross_attention only below the top"
+            "(0 = before the first) instead of at the encoder output; a negative k counts from "
+            "the top like a Python index (-1 = before the last layer, -n = before the first of "
+            "n). Default and k = the number of layers: the output, as in the papers. "
+            "cross_attention only below the top"
         },
     )
 
 
+def check_choice(name: str, value, choices) -> None:
+    """Reject a value outside its choice set, naming the option and the choices."""
+    if value not in choices:
+        raise ValueError(f"{name}={value}: choose one of {', '.join(choices)}")
+
+
 def validate_context_config(cfg) -> None:
-    """Reject option combinations the papers do not define, with a message saying why."""
+    """Reject unknown choices and option combinations the papers do not define, with a
+    message saying why. The one place the context options are checked: hydra's ChoiceEnums
+    check the same sets when a config is parsed, this check also covers configs built in code."""
+    check_choice("context_source", cfg.context_source, CONTEXT_SOURCES)
+    check_choice("context_use", cfg.context_use, CONTEXT_USES)
+    check_choice("context_fusion", cfg.context_fusion, CONTEXT_FUSIONS)
+    check_choice("context_pooling", cfg.context_pooling, CONTEXT_POOLINGS)
     if cfg.context_source == "none":
         return
     if cfg.context_pooling == "sequence" and cfg.context_use == "aware":
@@ -99,23 +125,27 @@ def validate_context_config(cfg) -> None:
 
 
 def build_context_head(cfg, frame_dim: int):
-    """The :class:`ContextHead` the options describe, or ``None`` for ``context_source=none``."""
-    from ..modules import ContextHead
-
+    """The :class:`ContextHead` the options describe, built from its parts, or ``None`` for
+    ``context_source=none``. Validates the options (:func:`validate_context_config`)."""
     validate_context_config(cfg)
     if cfg.context_source == "none":
         return None
     if cfg.context_source == "audio":
         # The CA paper: e = FC(pool(Z)) is D-dim and appended as is. The encoder computes
-        # e_j (neighbours) or e_i (current) with its context module and injects it.
-        return ContextHead(frame_dim, "injection", "concat", cfg.context_dim, cfg.context_dim, project_context=False)
-    return ContextHead(
-        frame_dim=frame_dim,
-        context_use=cfg.context_use,
-        context_fusion=cfg.context_fusion,
-        context_dim=cfg.context_dim,
-        context_embed_dim=cfg.context_embed_dim,
-    )
+        # e_j (neighbours) or e_i (current) with its AudioContext module and injects it.
+        return ContextHead(ConcatFusion(frame_dim, cfg.context_dim))
+    # The student is built before the fusion: a seed gives the same weights as before.
+    student = ContextStudent(frame_dim, cfg.context_embed_dim) if cfg.context_use == "aware" else None
+    if cfg.context_fusion == "cross_attention":
+        fusion = ContextCrossAttention(frame_dim, cfg.context_embed_dim, cfg.context_dim)
+    else:
+        fusion = ConcatFusion(frame_dim, cfg.context_dim, cfg.context_embed_dim)
+    return ContextHead(fusion, student)
+
+
+def build_audio_context(cfg, frame_dim: int):
+    """The CA paper's context module for ``context_source=audio``, else ``None``."""
+    return AudioContext(frame_dim, cfg.context_dim) if cfg.context_source == "audio" else None
 
 
 def window_neighbour_offsets(window: int, offset: int):

@@ -1,14 +1,16 @@
 """``wav2vec2_context_ctc``: fairseq's wav2vec2 CTC fine-tuning model plus a context head."""
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Optional
 
 import torch
 from fairseq.models import register_model
 from fairseq.models.wav2vec.wav2vec2_asr import Linear, Wav2Vec2CtcConfig, Wav2VecCtc, Wav2VecEncoder
 
-from ..modules import ContextStudent
-from .context_config import ContextModelConfig, build_context_head
+from ..modules import ContextHeadOutput
+from .context_config import ContextModelConfig, build_audio_context, build_context_head
 
 
 @dataclass
@@ -16,23 +18,52 @@ class Wav2Vec2ContextCtcConfig(Wav2Vec2CtcConfig, ContextModelConfig):
     pass
 
 
+def resolve_context_layer(context_layer: Optional[int], num_layers: int) -> Optional[int]:
+    """The transformer layer the context is applied before, ``0 .. num_layers - 1``, or
+    ``None`` for the encoder output (``context_layer`` unset or ``num_layers``). A negative
+    ``context_layer`` counts from the top like a Python index: ``-1`` is before the last
+    layer, ``-num_layers`` before the first."""
+    if context_layer is None:
+        return None
+    if not -num_layers <= context_layer <= num_layers:
+        raise ValueError(
+            f"context_layer={context_layer}: the encoder has {num_layers} layers (0..{num_layers}, "
+            f"or -1..-{num_layers} counting from the top)"
+        )
+    depth = context_layer + num_layers if context_layer < 0 else context_layer
+    return None if depth == num_layers else depth
+
+
+@dataclass
+class _FramesAtDepth:
+    """What a pass that only looks at the context depth keeps: the frames and their mask."""
+
+    frames: torch.Tensor  # (batch, frame, dim)
+    padding_mask: Optional[torch.Tensor]  # (batch, frame), True at padding
+
+
 class _AtContextDepth:
-    """Applies ``function(frames, frame_padding_mask) -> frames`` once, to the input of the
-    first transformer layer from ``context_layer`` on that runs in this forward pass.
+    """Applies ``function(frames, frame_padding_mask) -> output`` once, to the input of the
+    first transformer layer from ``context_layer`` on that runs in this forward pass; the
+    pass goes on with ``output.frames`` and :attr:`output` keeps the rest (the student).
 
     A layer that layerdrop skips is the identity, so applying it before the next layer that
     runs is exactly applying it before layer ``context_layer``. Registered as a forward
-    pre-hook on those layers for one forward pass only. Frames are ``(frame, batch, dim)``
-    as inside fairseq's layer loop.
+    pre-hook on those layers for one forward pass only. Inside fairseq's layer loop frames
+    are ``(frame, batch, dim)``; ``function`` sees and returns ``(batch, frame, dim)``.
     """
 
     def __init__(self, function):
         self.function = function
-        self.applied = False
+        self.output = None
+
+    @property
+    def applied(self) -> bool:
+        return self.output is not None
 
     def apply(self, frames, frame_padding_mask):
-        self.applied = True
-        return self.function(frames, frame_padding_mask)
+        self.output = self.function(frames.transpose(0, 1), frame_padding_mask)
+        return self.output.frames.transpose(0, 1)
 
     def before_layer(self, layer, args, kwargs):
         if self.applied:
@@ -46,7 +77,10 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
     before a transformer layer.
 
     With ``context_source=none`` there is no head and :meth:`forward` is fairseq's own, so
-    the model is parameter for parameter and output for output ``wav2vec_ctc``.
+    the model is parameter for parameter and output for output ``wav2vec_ctc``. With
+    ``context_source=audio`` the CA paper's context module (``context_module``, an
+    :class:`~gcaf_fairseq.modules.AudioContext`) gives ``e_j`` of the neighbours and, for
+    ``aware``, ``e_i`` of the current segment.
     """
 
     def __init__(self, cfg: Wav2Vec2ContextCtcConfig, output_size=None):
@@ -59,30 +93,23 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
         if self.proj is not None and self.output_dim != frame_dim:
             # concat fusion widens the frames: the output layer takes frame_dim + D inputs.
             self.proj = Linear(self.output_dim, self.proj.out_features)
-        self.context_layer = self._resolve_context_layer(cfg)
-        self.context_use = getattr(cfg, "context_use", "injection")
-        self.cfg_neighbour_grad = getattr(cfg, "context_neighbour_grad", True)
-        # CA's context module e = FC(attention_pool(Z)), D-dim: e_j of the neighbours, e_i of
-        # the current segment (aware).
-        self.context_module = (
-            ContextStudent(frame_dim, cfg.context_dim) if getattr(cfg, "context_source", "none") == "audio" else None
-        )
+        self.context_layer = self._resolve_context_layer(cfg.context_layer)
+        self.context_use = cfg.context_use
+        self.context_neighbour_grad = cfg.context_neighbour_grad
+        # Built last: a seed gives the same weights as before this module had a builder.
+        self.context_module = build_audio_context(cfg, frame_dim)
 
-    def _resolve_context_layer(self, cfg):
-        """``None`` for fusion at the output (the default, and ``k`` = number of layers)."""
-        k = getattr(cfg, "context_layer", None)
-        if k is None or self.context_head is None:
+    def _resolve_context_layer(self, context_layer):
+        """:func:`resolve_context_layer` against this encoder's transformer layers."""
+        if context_layer is None or self.context_head is None:
             return None
         layers = getattr(getattr(self.w2v_model, "encoder", None), "layers", None)
         if layers is None:
             raise ValueError("context_layer needs a wav2vec2 transformer encoder")
-        if not 0 <= k <= len(layers):
-            raise ValueError(f"context_layer={k}: the encoder has {len(layers)} layers (0..{len(layers)})")
-        if k == len(layers):
-            return None
-        if self.output_dim != self.frame_dim:
+        depth = resolve_context_layer(context_layer, len(layers))
+        if depth is not None and self.output_dim != self.frame_dim:
             raise ValueError("context_fusion=concat widens the frames: it can only sit at the output (context_layer unset)")
-        return k
+        return depth
 
     def encode(self, source, padding_mask, **kwargs):
         """wav2vec2 features ``(frame, batch, dim)``, exactly as fairseq's forward computes
@@ -100,14 +127,17 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
         return frames, res["padding_mask"], res["layer_results"]
 
     def encode_at_context_depth(self, source, padding_mask, function, **kwargs):
-        """Run wav2vec2 and apply ``function`` at the context depth: to the output after
-        ``final_dropout`` (the default), or before transformer layer ``context_layer``.
-        Returns the frames ``(frame, batch, dim)`` after ``final_dropout``, the frame padding
-        mask and the layer results."""
+        """Run wav2vec2 and apply ``function(frames, frame_padding_mask) -> output`` (frames
+        ``(batch, frame, dim)``; ``output.frames`` goes on) at the context depth: to the
+        output after ``final_dropout`` (the default), or before transformer layer
+        ``context_layer``. Returns the frames ``(frame, batch, dim)`` after
+        ``final_dropout``, the frame padding mask ``(batch, frame)``, the layer results and
+        ``function``'s output."""
         at_depth = _AtContextDepth(function)
         if self.context_layer is None:
             frames, frame_padding_mask, layer_results = self.encode(source, padding_mask, **kwargs)
-            return at_depth.apply(self.final_dropout(frames), frame_padding_mask), frame_padding_mask, layer_results
+            frames = at_depth.apply(self.final_dropout(frames), frame_padding_mask)
+            return frames, frame_padding_mask, layer_results, at_depth.output
         layers = self.w2v_model.encoder.layers[self.context_layer:]
         hooks = [layer.register_forward_pre_hook(at_depth.before_layer, with_kwargs=True) for layer in layers]
         try:
@@ -117,36 +147,25 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
                 hook.remove()
         if not at_depth.applied:  # layerdrop skipped every layer from context_layer on
             frames = at_depth.apply(frames, frame_padding_mask)
-        return self.final_dropout(frames), frame_padding_mask, layer_results
+        return self.final_dropout(frames), frame_padding_mask, layer_results, at_depth.output
 
     def neighbour_context(self, neighbour_source, neighbour_padding_mask, neighbour_owner, batch_size):
         """CA paper: each neighbour encoded separately by the same wav2vec2 (at the context
         depth), the representations of one utterance's neighbours concatenated over time,
         pooled and projected: ``e_j`` ``(batch, D)``; zero where there is no neighbour."""
         if neighbour_source.size(0) == 0:  # no utterance of the batch has a neighbour
-            return neighbour_source.new_zeros(batch_size, self.context_module.fc.out_features)
-        captured = {}
+            return self.context_module.no_neighbours(neighbour_source, batch_size)
+        with torch.no_grad() if not self.context_neighbour_grad else contextlib.ExitStack():
+            *_, at_depth = self.encode_at_context_depth(neighbour_source, neighbour_padding_mask, _FramesAtDepth)
+        return self.context_module.from_neighbours(at_depth.frames, at_depth.padding_mask, neighbour_owner, batch_size)
 
-        def capture(frames, frame_padding_mask):
-            captured["frames"], captured["padding_mask"] = frames, frame_padding_mask
-            return frames
-
-        with torch.no_grad() if not self.cfg_neighbour_grad else contextlib.ExitStack():
-            self.encode_at_context_depth(neighbour_source, neighbour_padding_mask, capture)
-        frames = captured["frames"].transpose(0, 1)  # N x T x C
-        valid = ~captured["padding_mask"] if captured["padding_mask"] is not None else torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device)
-        per_utterance = [[] for _ in range(batch_size)]
-        for n, owner in enumerate(neighbour_owner.tolist()):
-            per_utterance[owner].append(frames[n][valid[n]])
-        joined = [torch.cat(parts) if parts else frames.new_zeros(0, frames.size(-1)) for parts in per_utterance]
-        longest = max(1, max(len(j) for j in joined))
-        padded = frames.new_zeros(batch_size, longest, frames.size(-1))
-        padding = torch.ones(batch_size, longest, dtype=torch.bool, device=frames.device)
-        for b, utterance_frames in enumerate(joined):
-            padded[b, : len(utterance_frames)] = utterance_frames
-            padding[b, : len(utterance_frames)] = False
-        has_neighbour = ~padding.all(dim=1)
-        return self.context_module(padded, padding) * has_neighbour.unsqueeze(1).to(padded.dtype)
+    def fuse_context(self, frames, frame_padding_mask, context=None, context_padding_mask=None) -> ContextHeadOutput:
+        """The context head on frames ``(batch, frame, dim)``. The aware audio model (row B)
+        fuses ``e_i`` of these frames, its student embedding."""
+        if self.context_module is not None and self.context_use == "aware":
+            current = self.context_module(frames, frame_padding_mask)  # e_i
+            return replace(self.context_head(frames, frame_padding_mask, current.unsqueeze(1)), student_embedding=current)
+        return self.context_head(frames, frame_padding_mask, context, context_padding_mask)
 
     def forward(
         self,
@@ -161,39 +180,26 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
     ):
         if self.context_head is None:
             return super().forward(source, padding_mask, **kwargs)
-        found = {"student_embedding": None, "teacher_embedding": None}
-        if self.context_module is not None:  # audio context
+        teacher_embedding = None
+        if self.context_module is not None:  # audio context: e_j of the neighbours
             if neighbour_source is not None:
-                found["teacher_embedding"] = self.neighbour_context(neighbour_source, neighbour_padding_mask, neighbour_owner, source.size(0))
+                teacher_embedding = self.neighbour_context(neighbour_source, neighbour_padding_mask, neighbour_owner, source.size(0))
             elif self.context_use == "injection":
                 raise ValueError(
                     "context_source=audio with context_use=injection needs the neighbours' audio: "
                     "give the task an utterance_table"
                 )
-
-        def fuse(frames, frame_padding_mask):
-            batch_frames = frames.transpose(0, 1)
-            given, given_mask = context, context_padding_mask
-            if self.context_module is not None:
-                if self.context_use == "aware":  # e_i from the current segment
-                    found["student_embedding"] = self.context_module(batch_frames, frame_padding_mask)
-                    given = found["student_embedding"].unsqueeze(1)
-                else:  # e_j from the neighbours
-                    given = found["teacher_embedding"].unsqueeze(1)
-                given_mask = None
-            head = self.context_head(batch_frames, frame_padding_mask, given, given_mask)
-            if head.student_embedding is not None:
-                found["student_embedding"] = head.student_embedding
-            return head.frames.transpose(0, 1)
-
-        fused, frame_padding_mask, layer_results = self.encode_at_context_depth(source, padding_mask, fuse, **kwargs)
+            if self.context_use == "injection":
+                context, context_padding_mask = teacher_embedding.unsqueeze(1), None
+        fuse = partial(self.fuse_context, context=context, context_padding_mask=context_padding_mask)
+        fused, frame_padding_mask, layer_results, head = self.encode_at_context_depth(source, padding_mask, fuse, **kwargs)
         return {
             "encoder_out": self.proj(fused) if self.proj is not None else fused,  # T x B x (V or dim)
             "padding_mask": frame_padding_mask,  # B x T
             "layer_results": layer_results,
-            "student_embedding": found["student_embedding"],  # e_hat / e_i, or None
+            "student_embedding": head.student_embedding,  # e_hat / e_i, or None
             # audio context: e_j of the neighbours (the loss's target for aware models)
-            "teacher_embedding": found["teacher_embedding"] if self.context_use == "aware" else None,
+            "teacher_embedding": teacher_embedding if self.context_use == "aware" else None,
         }
 
 

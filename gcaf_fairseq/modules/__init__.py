@@ -1,6 +1,7 @@
-"""Pure-torch building blocks (no fairseq import): pooling, fusion, student, losses."""
+"""Pure-torch building blocks (no fairseq import): pooling, fusion, student, audio context, losses."""
 
 from .attention_pooling import AttentionPooling
+from .audio_context import AudioContext, join_neighbour_frames
 from .concat_fusion import ConcatFusion
 from .context_head import CONTEXT_FUSIONS, CONTEXT_USES, ContextHead, ContextHeadOutput, ContextStudent
 from .cross_attention import ContextCrossAttention
@@ -8,6 +9,7 @@ from .losses import context_l2_loss
 
 __all__ = [
     "AttentionPooling",
+    "AudioContext",
     "ConcatFusion",
     "ContextCrossAttention",
     "ContextHead",
@@ -16,4 +18,5 @@ __all__ = [
     "CONTEXT_FUSIONS",
     "CONTEXT_USES",
     "context_l2_loss",
+    "join_neighbour_frames",
 ]

@@ -1,4 +1,4 @@
-"""The context branch that sits on the speech frames: student and fusion assembled."""
+"""The context branch that sits on the speech frames: a fusion and, for ``aware``, a student."""
 
 from dataclasses import dataclass
 from typing import Optional
@@ -7,9 +7,8 @@ import torch
 from torch import nn
 
 from .attention_pooling import AttentionPooling
-from .concat_fusion import ConcatFusion
-from .cross_attention import ContextCrossAttention
 
+# The one home of these choice sets: the fairseq configs build their ChoiceEnums from them.
 CONTEXT_USES = ("injection", "aware")
 CONTEXT_FUSIONS = ("cross_attention", "concat")
 
@@ -41,16 +40,13 @@ class ContextHead(nn.Module):
     """Student (``aware``) or teacher (``injection``) context, fused into the frames.
 
     Args:
-        frame_dim: feature size of the frames.
-        context_use: ``injection``: the given context embedding is fused, at training and
-            at inference (rows C, D); ``aware``: a student embedding predicted from the
-            frames is fused, and the given (teacher) embedding only enters the loss (row E).
-        context_fusion: ``cross_attention`` (GCAF Eq. 1, output size ``frame_dim``) or
-            ``concat`` (CA Eq. 1, output size ``frame_dim + context_dim``).
-        context_dim: attention size of the cross-attention, or appended size ``D`` of concat.
-        context_embed_dim: size of the teacher embedding (768 for BERT base).
-        project_context: concat only: map the context to ``context_dim`` with a linear layer
-            first (a 768-dim [CLS]); ``False`` when it already has that size (CA's module).
+        fusion: built fusion module, ``fusion(frames, context, context_padding_mask)`` with
+            an ``output_dim``: :class:`ContextCrossAttention` (GCAF Eq. 1, output size
+            ``frame_dim``) or :class:`ConcatFusion` (CA Eq. 1, ``frame_dim + context_dim``).
+        student: ``None`` for ``injection``: the given context embedding is fused, at
+            training and at inference (rows C, D). A :class:`ContextStudent` for ``aware``:
+            the embedding it predicts from the frames is fused, and the given (teacher)
+            embedding only enters the loss (row E).
 
     ``forward(frames, frame_padding_mask, context, context_padding_mask)``: frames
     ``(batch, frame, frame_dim)``, frame_padding_mask ``(batch, frame)`` (``True`` at
@@ -60,22 +56,20 @@ class ContextHead(nn.Module):
 
     The head is independent of where it is applied: the model applies it to the encoder
     output (the papers), and can apply the same head before an intermediate layer.
+    ``build_context_head`` in ``gcaf_fairseq.models.context_config`` builds the parts from
+    the model options.
     """
 
-    def __init__(self, frame_dim, context_use, context_fusion, context_dim, context_embed_dim, project_context=True):
+    def __init__(self, fusion: nn.Module, student: Optional[ContextStudent] = None):
         super().__init__()
-        if context_use not in CONTEXT_USES:
-            raise ValueError(f"context_use must be one of {CONTEXT_USES}, got {context_use!r}")
-        if context_fusion not in CONTEXT_FUSIONS:
-            raise ValueError(f"context_fusion must be one of {CONTEXT_FUSIONS}, got {context_fusion!r}")
-        self.context_use = context_use
-        self.student = ContextStudent(frame_dim, context_embed_dim) if context_use == "aware" else None
-        if context_fusion == "cross_attention":
-            self.fusion = ContextCrossAttention(frame_dim, context_embed_dim, context_dim)
-            self.output_dim = frame_dim
-        else:
-            self.fusion = ConcatFusion(frame_dim, context_dim, context_embed_dim if project_context else None)
-            self.output_dim = frame_dim + context_dim
+        # Registered student first: checkpoints and optimizer states list parameters in this order.
+        self.student = student
+        self.fusion = fusion
+        self.output_dim = fusion.output_dim
+
+    @property
+    def context_use(self) -> str:
+        return "aware" if self.student is not None else "injection"
 
     def forward(self, frames, frame_padding_mask=None, context=None, context_padding_mask=None):
         student_embedding = None

@@ -30,6 +30,7 @@ class ContextCrossAttention(nn.Module):
 
     def __init__(self, frame_dim: int, context_embed_dim: int, attention_dim: int = 32):
         super().__init__()
+        self.output_dim = frame_dim
         self.attention_dim = attention_dim
         self.query = nn.Linear(frame_dim, attention_dim)
         self.key = nn.Linear(context_embed_dim, attention_dim)
