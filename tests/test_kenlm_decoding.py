@@ -10,7 +10,7 @@ from fairseq.data import Dictionary
 
 from gcaf_fairseq.cli.build_lexicon import main as build_lexicon_main
 from gcaf_fairseq.data.lexicon import arpa_unigrams, read_lexicon, spell
-from gcaf_fairseq.tasks.ctc_decoders import KenLMDecoder, ViterbiDecoder
+from gcaf_fairseq.decoding.ctc_decoders import KenLMDecoder, ViterbiDecoder
 
 WORD_ARPA = """\\data\\
 ngram 1=6

@@ -12,7 +12,7 @@ from fairseq.models.wav2vec.wav2vec2_asr import Wav2VecCtc
 from gcaf_fairseq.criterions import CtcContextCriterion, CtcContextCriterionConfig
 from gcaf_fairseq.data.context_dataset import collate_context
 from gcaf_fairseq.data.context_store import ContextStore, ContextStoreWriter
-from gcaf_fairseq.tasks.ctc_decoders import ViterbiDecoder
+from gcaf_fairseq.decoding.ctc_decoders import ViterbiDecoder
 
 
 def store_template(context_dir, kind="cls"):
@@ -357,3 +357,58 @@ def test_context_layer_is_checked(corpus, w2v_checkpoint):
     with pytest.raises(ValueError, match="concat widens the frames"):
         build(task, w2v_checkpoint, corpus, context_source="text", context_fusion="concat", context_layer=1)
     assert build(task, w2v_checkpoint, corpus, context_source="text", context_fusion="concat", context_layer=2).w2v_encoder.context_layer is None
+
+
+@pytest.mark.parametrize("context_use", ["injection", "aware"])
+def test_context_layer_minus_one_is_the_layer_below_the_top_exactly(corpus, w2v_checkpoint, context_dir, context_use):
+    task = make_task(corpus, context_store=store_template(context_dir))
+    counted = build(task, w2v_checkpoint, corpus, context_source="text", context_use=context_use, context_layer=1)
+    from_top = build(task, w2v_checkpoint, corpus, context_source="text", context_use=context_use, context_layer=-1)
+    assert counted.w2v_encoder.context_layer == from_top.w2v_encoder.context_layer == 1  # 2 layers
+    assert list(counted.state_dict()) == list(from_top.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(counted.state_dict().values(), from_top.state_dict().values()))
+    task.load_dataset("test")
+    batch = first_batch(task, "test")
+    for training in (True, False):
+        counted.train(training), from_top.train(training)
+        a, b = _forward_twice(counted, batch), _forward_twice(from_top, batch)
+        assert torch.equal(a["encoder_out"], b["encoder_out"])
+        if context_use == "aware":
+            assert torch.equal(a["student_embedding"], b["student_embedding"])
+
+
+def test_negative_context_layers_count_from_the_top_and_are_checked(corpus, w2v_checkpoint):
+    from gcaf_fairseq.models.wav2vec2_context_ctc import resolve_context_layer
+
+    assert [resolve_context_layer(k, 4) for k in (-1, -2, -4, 0, 3, 4, None)] == [3, 2, 0, 0, 3, None, None]
+    task = make_task(corpus)
+    assert build(task, w2v_checkpoint, corpus, context_source="text", context_layer=-2).w2v_encoder.context_layer == 0
+    with pytest.raises(ValueError, match=r"context_layer=-3: the encoder has 2 layers \(0\.\.2, or -1\.\.-2 counting from the top\)"):
+        build(task, w2v_checkpoint, corpus, context_source="text", context_layer=-3)
+    with pytest.raises(ValueError, match="concat widens the frames"):
+        build(task, w2v_checkpoint, corpus, context_source="text", context_fusion="concat", context_layer=-1)
+
+
+@pytest.mark.parametrize("option, value, choices", [
+    ("context_use", "teacher", "injection, aware"),
+    ("context_fusion", "gated", "cross_attention, concat"),
+])
+def test_unknown_context_choices_are_refused_in_one_place(option, value, choices):
+    from gcaf_fairseq.models import Wav2Vec2ContextCtcConfig
+    from gcaf_fairseq.models.context_config import (
+        CONTEXT_FUSION_CHOICES,
+        CONTEXT_USE_CHOICES,
+        build_context_head,
+        validate_context_config,
+    )
+    from gcaf_fairseq.modules import CONTEXT_FUSIONS, CONTEXT_USES
+
+    # hydra's choices are the building blocks' choice sets
+    assert [choice.value for choice in CONTEXT_USE_CHOICES] == list(CONTEXT_USES)
+    assert [choice.value for choice in CONTEXT_FUSION_CHOICES] == list(CONTEXT_FUSIONS)
+    cfg = Wav2Vec2ContextCtcConfig(context_source="text", **{option: value})  # a config built in code
+    message = f"{option}={value}: choose one of {choices}"
+    with pytest.raises(ValueError, match=message):
+        validate_context_config(cfg)
+    with pytest.raises(ValueError, match=message):
+        build_context_head(cfg, frame_dim=16)

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import List, Optional
 
-from ..tasks.label_prediction import predict_labels
+from ..decoding.label_prediction import predict_labels
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -1,9 +1,27 @@
-"""The ``alpha * L_context`` term shared by every context criterion."""
+"""The ``alpha * L_context`` term shared by every context criterion, and its option."""
+
+from dataclasses import dataclass, field
 
 from fairseq import utils
+from fairseq.dataclass import FairseqDataclass
 from fairseq.logging import metrics
 
 from ..modules.losses import context_l2_loss
+
+
+@dataclass
+class ContextLossConfig(FairseqDataclass):
+    """The option every context criterion shares (a mixin: list it first among the bases so
+    ``context_alpha`` comes after the task loss's own options)."""
+
+    context_alpha: float = field(
+        default=10.0,
+        metadata={
+            "help": "weight alpha of the context loss, L = L_task + alpha * ||e_teacher - e_hat||^2 "
+            "(L_task: CTC or cross-entropy; GCAF Eq. 2, CA Eq. 2; the papers' best: 10). "
+            "Used by context_use=aware models"
+        },
+    )
 
 
 def add_context_term(loss, net_output, sample, model, alpha: float, logging_output: dict):

@@ -1,25 +1,19 @@
 """``ctc_context``: fairseq's CTC loss plus ``context_alpha * L_context``."""
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fairseq import utils
 from fairseq.criterions import register_criterion
 from fairseq.criterions.ctc import CtcCriterion, CtcCriterionConfig
 from fairseq.logging import metrics
 
-from .context_term import add_context_term, reduce_context_metrics
+from .context_term import ContextLossConfig, add_context_term, reduce_context_metrics
 
 
 @dataclass
-class CtcContextCriterionConfig(CtcCriterionConfig):
-    context_alpha: float = field(
-        default=10.0,
-        metadata={
-            "help": "weight alpha of the context loss, L = L_ctc + alpha * ||e_teacher - e_hat||^2 "
-            "(GCAF Eq. 2, CA Eq. 2; the papers' best: 10). Used by context_use=aware models"
-        },
-    )
+class CtcContextCriterionConfig(ContextLossConfig, CtcCriterionConfig):
+    """fairseq's CTC options, then ``context_alpha``."""
 
 
 class _OutputRecorder:

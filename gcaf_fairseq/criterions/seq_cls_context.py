@@ -2,26 +2,22 @@
 macro F1 in validation (``best_checkpoint_metric=macro_f1``, maximize)."""
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch.nn.functional as F
 from fairseq import utils
 from fairseq.criterions import FairseqCriterion, register_criterion
-from fairseq.dataclass import FairseqDataclass
 from fairseq.logging import metrics
 from fairseq.logging.meters import safe_round
 
-from .context_term import add_context_term, reduce_context_metrics
+from .context_term import ContextLossConfig, add_context_term, reduce_context_metrics
 
 MAX_LOGGED_CLASSES = 64
 
 
 @dataclass
-class SeqClsContextCriterionConfig(FairseqDataclass):
-    context_alpha: float = field(
-        default=10.0,
-        metadata={"help": "weight alpha of the context loss (GCAF Eq. 2; the papers' best: 10); used by aware models"},
-    )
+class SeqClsContextCriterionConfig(ContextLossConfig):
+    """``context_alpha`` only: the cross-entropy has no options."""
 
 
 def macro_f1(true_positives, false_positives, false_negatives) -> float:

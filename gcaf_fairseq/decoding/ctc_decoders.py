@@ -2,16 +2,18 @@
 
 Each decoder turns one utterance's ``(frame, vocab)`` log-probabilities into the hypothesis
 dict fairseq-generate reads (``tokens``, ``score``, ``positional_scores``, ``alignment``)
-plus ``words``.
+plus ``words``. :func:`build_ctc_decoder` picks and builds one from a :class:`DecodingConfig`.
 """
 
 import math
+import os
 from typing import Dict, List, Optional
 
 import torch
 from fairseq.data.data_utils import post_process
 
 from ..data.lexicon import read_lexicon
+from .config import DecodingConfig
 
 
 def collapse_frame_labels(frame_labels: torch.Tensor, log_probs: torch.Tensor, dropped: set) -> Dict:
@@ -140,3 +142,28 @@ class KenLMDecoder(ViterbiDecoder):
             words = self.words(hypothesis["tokens"])
         hypothesis.update(score=float(best.score), alignment=None, words=words)
         return hypothesis
+
+
+def build_ctc_decoder(cfg: DecodingConfig, target_dictionary, blank_index: int, post_process_symbol: str = "letter") -> ViterbiDecoder:
+    """The decoder ``cfg.ctc_decoder`` names, with the LM and lexicon checked to exist."""
+    if cfg.ctc_decoder == "viterbi":
+        return ViterbiDecoder(target_dictionary, blank_index, post_process_symbol)
+    if not cfg.decoder_lm:
+        raise ValueError("--ctc-decoder kenlm needs --decoder-lm (a KenLM ARPA or binary model)")
+    for path in (cfg.decoder_lm, cfg.decoder_lexicon):
+        if path and not os.path.exists(path):
+            raise FileNotFoundError(f"{path} does not exist")
+    return KenLMDecoder(
+        target_dictionary,
+        lm_path=cfg.decoder_lm,
+        lexicon_path=cfg.decoder_lexicon,
+        beam=cfg.decoder_beam,
+        beam_size_token=cfg.decoder_beam_size_token,
+        beam_threshold=cfg.decoder_beam_threshold,
+        lm_weight=cfg.decoder_lm_weight,
+        word_score=cfg.decoder_word_score,
+        sil_weight=cfg.decoder_sil_weight,
+        unk_score=cfg.decoder_unk_score,
+        blank_index=blank_index,
+        post_process_symbol=post_process_symbol,
+    )

@@ -2,9 +2,10 @@
 
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from ..data.atomic_files import write_text_atomically
+from ..data.manifest import manifest_utterance_ids
 from ..scoring.wer import corpus_wer
 
 
@@ -45,3 +46,13 @@ class DecodingRecorder:
         write_text_atomically(prefix.with_suffix(".wer.json"), json.dumps(report, indent=2) + "\n")
         self.written = True
         return report
+
+
+def recorder_for_subset(out_dir: Optional[str], datasets: Mapping[str, object]) -> Optional[DecodingRecorder]:
+    """A recorder for the one subset fairseq-generate has loaded (it loads exactly the decoded
+    subset before building the generator); ``None`` without ``out_dir`` or with other than one
+    subset loaded."""
+    if out_dir is None or len(datasets) != 1:
+        return None
+    (subset, dataset), = datasets.items()
+    return DecodingRecorder(out_dir, subset, manifest_utterance_ids(dataset))

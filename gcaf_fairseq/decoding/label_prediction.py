@@ -6,7 +6,7 @@ from typing import Dict, Optional
 import torch
 
 from ..data.atomic_files import write_text_atomically
-from .audio_context_finetuning import manifest_utterance_ids
+from ..data.manifest import manifest_utterance_ids
 
 
 def predict_labels(
@@ -26,6 +26,9 @@ def predict_labels(
     from fairseq import checkpoint_utils, utils
     from sklearn.metrics import f1_score
 
+    from .. import register
+
+    register()  # the checkpoint names this plugin's task and model
     overrides = {"data": data}
     if context_store is not None:
         overrides["context_store"] = context_store

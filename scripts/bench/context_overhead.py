@@ -29,9 +29,9 @@ from fairseq.tasks.audio_pretraining import AudioPretrainingConfig
 from omegaconf import OmegaConf, open_dict
 
 from gcaf_fairseq.criterions import CtcContextCriterion, CtcContextCriterionConfig
+from gcaf_fairseq.decoding.ctc_decoders import ViterbiDecoder
+from gcaf_fairseq.decoding.ctc_generator import CtcGenerator
 from gcaf_fairseq.models import Wav2Vec2ContextCtcConfig, Wav2VecContextCtc
-from gcaf_fairseq.tasks.ctc_decoders import ViterbiDecoder
-from gcaf_fairseq.tasks.ctc_generator import CtcGenerator
 
 SIZES = {
     # the demo's tiny wav2vec2 (config/pretraining/tiny_wav2vec2.yaml), MiniLM teacher

@@ -13,7 +13,7 @@ if [ $# -lt 4 ]; then sed -n 2,10p "$0"; exit 2; fi
 data=$1 checkpoint=$2 subset=$3 out=$4 lm=${5:-} lexicon=${6:-}
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 args=(--user-dir "$root/gcaf_fairseq" --task audio_context_finetuning --path "$checkpoint"
-      --gen-subset "$subset" --results-path "$out" --scoring wer --labels "${LABELS:-ltr}")
+      --gen-subset "$subset" --results-path "$out" --decoding-output "$out" --scoring wer --labels "${LABELS:-ltr}")
 if [ -n "${CONTEXT_STORE:-}" ]; then args+=(--context-store "$CONTEXT_STORE"); fi
 if [ -n "$lm" ]; then
   args+=(--ctc-decoder kenlm --decoder-lm "$lm" --decoder-beam "${BEAM:-500}"
