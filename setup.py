@@ -1,4 +1,21 @@
+import shutil
+from pathlib import Path
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+
+class BuildWithConfig(build_py):
+    """Copy the hydra configs (``config/``) into the built package as ``gcaf_fairseq/config``,
+    so a non-editable install finds them (``gcaf_fairseq.resources.config_dir``)."""
+
+    def run(self):
+        super().run()
+        target = Path(self.build_lib) / "gcaf_fairseq" / "config"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(Path(__file__).parent / "config", target)
+
 
 setup(
     name="gcaf-fairseq",
@@ -6,14 +23,17 @@ setup(
     description="Context-aware and generative context-aware fine-tuning of wav2vec2 as a fairseq plugin",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["gcaf_fairseq", "gcaf_fairseq.*"]),
+    # gcaf_fairseq: the plugin and the tools; gcaf_demo: the demo, its corpora and tiny models
+    # (outside the plugin's --user-dir).
+    packages=find_packages(include=["gcaf_fairseq", "gcaf_fairseq.*", "gcaf_demo", "gcaf_demo.*"]),
+    cmdclass={"build_py": BuildWithConfig},
     # The stack (torch 2.13.0, fairseq-fixed 0.12.3.1, ...) is installed by
     # scripts/setup_env.sh: fairseq-fixed must be installed without its dependencies.
     install_requires=["numpy", "tqdm"],
     entry_points={
         "console_scripts": [
             "gcaf-embed-context=gcaf_fairseq.cli.embed_context:main",
-            "gcaf-demo=gcaf_fairseq.cli.demo:main",
+            "gcaf-demo=gcaf_demo.cli.demo:main",
             "gcaf-build-lexicon=gcaf_fairseq.cli.build_lexicon:main",
             "gcaf-predict-labels=gcaf_fairseq.cli.predict_labels:main",
             "gcaf-score=gcaf_fairseq.cli.score:main",
@@ -22,7 +42,7 @@ setup(
             "gcaf-generate-context=gcaf_fairseq.cli.generate_context:main",
             "gcaf-merge-generations=gcaf_fairseq.cli.merge_generations:main",
             "gcaf-rouge=gcaf_fairseq.cli.rouge:main",
-            "gcaf-make-homophone-corpus=gcaf_fairseq.cli.make_homophone_corpus:main",
+            "gcaf-make-homophone-corpus=gcaf_demo.cli.make_homophone_corpus:main",
         ]
     },
 )

@@ -16,10 +16,11 @@ Output (``out_dir``)::
     dict.ltr.txt                               letter dictionary (train counts)
     corpus.json                                parameters and summary, written last
 
-Usage: ``python -m gcaf_fairseq.demo.corpus --out DIR``.
+Usage: ``python -m gcaf_demo.corpus --out DIR``.
 """
 
 import argparse
+import inspect
 import json
 import os
 import random
@@ -32,10 +33,12 @@ from pathlib import Path
 
 import soundfile
 
-from ..data.atomic_files import write_text_atomically
-from ..data.utterance_table import write_utterance_table
+from gcaf_fairseq.data.atomic_files import write_lines, write_text_atomically
+from gcaf_fairseq.data.audio import SAMPLE_RATE, write_manifest
+from gcaf_fairseq.data.letters import letters_line
+from gcaf_fairseq.data.symbol_dictionary import count_symbols, write_dictionary
+from gcaf_fairseq.data.utterance_table import link_stream_neighbours, write_utterance_table
 
-SAMPLE_RATE = 16000
 SPLITS = ("train", "valid", "test")
 DEFAULT_VOICES = ("en-us", "en-gb-x-rp", "en-us+f3", "en-gb-scotland", "en-029+f2", "en-us-nyc")
 FIRST_SPEAKER_ID = 101
@@ -233,11 +236,6 @@ def plan_corpus(n_chapters: int, sentences_per_chapter: int, seed: int, voices) 
     return chapters
 
 
-def letters_line(text: str) -> str:
-    """LibriSpeech ``.ltr`` labels: ``HI YOU`` -> ``H I | Y O U |``."""
-    return " ".join(" ".join(word) + " |" for word in text.split())
-
-
 def synthesize_utterance(utterance: Utterance, audio_root: Path) -> int:
     """Speak one utterance into its FLAC file (atomically); returns its number of samples."""
     target = audio_root / utterance.relative_audio_path
@@ -277,48 +275,40 @@ def split_of_chapters(n_chapters: int, valid_chapters: int, test_chapters: int) 
     return ["train"] * train_chapters + ["valid"] * valid_chapters + ["test"] * test_chapters
 
 
-def letter_dictionary(letters_by_split: dict) -> str:
-    """``dict.ltr.txt``: train counts, plus every symbol seen in another split (count 0)."""
-    counts = {}
-    for split, lines in letters_by_split.items():
-        for line in lines:
-            for symbol in line.split():
-                counts[symbol] = counts.get(symbol, 0) + (split == "train")
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return "".join(f"{symbol} {count}\n" for symbol, count in ordered)
+def letter_dictionary(letters_by_split: dict) -> list:
+    """``dict.ltr.txt`` entries ``(symbol, count)``: train counts, plus every symbol seen in
+    another split (count 0); count descending, ties by symbol
+    (:func:`gcaf_fairseq.data.symbol_dictionary.count_symbols`)."""
+    others = [line for split, lines in letters_by_split.items() if split != "train" for line in lines]
+    return count_symbols(letters_by_split.get("train", ()), others, ties="symbol")
 
 
 def utterance_rows(chapter: list, audio_root: Path) -> list:
-    """The ``{split}.utterances.jsonl`` rows of one chapter, in order."""
-    rows = []
-    for index, utterance in enumerate(chapter):
-        rows.append(
-            {
-                "id": utterance.id,
-                "stream": utterance.stream,
-                "position": utterance.position,
-                "audio": str(audio_root / utterance.relative_audio_path),
-                "text": utterance.text,
-                "prev_id": chapter[index - 1].id if index > 0 else None,
-                "next_id": chapter[index + 1].id if index + 1 < len(chapter) else None,
-                "in_split": True,
-            }
-        )
-    return rows
-
-
-def write_lines(path: Path, lines: list) -> None:
-    """Write one line per item, atomically."""
-    write_text_atomically(path, "".join(line + "\n" for line in lines))
+    """The ``{split}.utterances.jsonl`` rows of one chapter (one stream, consecutive
+    positions), in order, linked to their neighbours."""
+    rows = [
+        {
+            "id": utterance.id,
+            "stream": utterance.stream,
+            "position": utterance.position,
+            "audio": str(audio_root / utterance.relative_audio_path),
+            "text": utterance.text,
+            "prev_id": None,
+            "next_id": None,
+            "in_split": True,
+        }
+        for utterance in chapter
+    ]
+    return link_stream_neighbours(rows)
 
 
 def write_split(out_dir: Path, split: str, chapters: list, audio_root: Path, num_samples: dict) -> list:
     """Write ``{split}.tsv/.ltr/.wrd/.utterances.jsonl`` for ``chapters`` (lists of
     utterances); returns the ``.ltr`` lines."""
     utterances = [utterance for chapter in chapters for utterance in chapter]
-    letters = [letters_line(utterance.text) for utterance in utterances]
-    manifest = [str(audio_root)] + [f"{u.relative_audio_path}\t{num_samples[u.id]}" for u in utterances]
-    write_lines(out_dir / f"{split}.tsv", manifest)
+    letters = [letters_line(utterance.text, final_boundary=True) for utterance in utterances]
+    manifest = [(utterance.relative_audio_path, num_samples[utterance.id]) for utterance in utterances]
+    write_manifest(out_dir / f"{split}.tsv", audio_root, manifest)
     write_lines(out_dir / f"{split}.ltr", letters)
     write_lines(out_dir / f"{split}.wrd", [utterance.text for utterance in utterances])
     table = [row for chapter in chapters for row in utterance_rows(chapter, audio_root)]
@@ -424,7 +414,7 @@ def synthesize_corpus(
             "utterances": len(split_ids),
             "duration_s": round(sum(num_samples[utterance_id] for utterance_id in split_ids) / SAMPLE_RATE, 3),
         }
-    write_text_atomically(out_dir / "dict.ltr.txt", letter_dictionary(letters_by_split))
+    write_dictionary(out_dir / "dict.ltr.txt", letter_dictionary(letters_by_split))
     summary["utterances"] = len(utterances)
     summary["duration_s"] = round(sum(sample_counts) / SAMPLE_RATE, 3)
     description = {"parameters": parameters, "audio_root": str(audio_root), "summary": summary}
@@ -434,14 +424,15 @@ def synthesize_corpus(
 
 def main(argv=None) -> None:
     """Command line: synthesize a corpus and print its summary as JSON."""
+    defaults = {name: parameter.default for name, parameter in inspect.signature(synthesize_corpus).parameters.items()}
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--chapters", type=int, default=12, help="number of chapters (streams)")
-    parser.add_argument("--sentences-per-chapter", type=int, default=8)
-    parser.add_argument("--valid-chapters", type=int, default=2)
-    parser.add_argument("--test-chapters", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=2, help="utterances synthesized in parallel")
+    parser.add_argument("--chapters", type=int, default=defaults["n_chapters"], help="number of chapters (streams)")
+    parser.add_argument("--sentences-per-chapter", type=int, default=defaults["sentences_per_chapter"])
+    parser.add_argument("--valid-chapters", type=int, default=defaults["valid_chapters"])
+    parser.add_argument("--test-chapters", type=int, default=defaults["test_chapters"])
+    parser.add_argument("--seed", type=int, default=defaults["seed"])
+    parser.add_argument("--jobs", type=int, default=defaults["jobs"], help="utterances synthesized in parallel")
     args = parser.parse_args(argv)
     summary = synthesize_corpus(
         args.out,

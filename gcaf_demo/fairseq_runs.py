@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-CONFIG_DIR = PACKAGE_DIR.parent / "config"
+from gcaf_fairseq.resources import PLUGIN_DIR, config_dir as _config_root
+
+
+def config_dir_of(kind: str) -> Path:
+    """``config/{kind}`` (``finetuning`` or ``pretraining``), wherever the package is installed."""
+    return _config_root() / kind
 
 
 def fairseq_command(name: str) -> str:
@@ -48,16 +52,16 @@ def hydra_train(
     save_dir: Path,
     overrides: List[str],
     system: Optional[str] = None,
-    config_dir: Path = CONFIG_DIR / "finetuning",
+    config_dir: Optional[Path] = None,
 ) -> float:
     """``fairseq-hydra-train`` with this plugin; checkpoints, hydra files and
     ``train.log`` go to ``save_dir``. Returns the wall time."""
     save_dir = Path(save_dir)
     command = [
         fairseq_command("fairseq-hydra-train"),
-        "--config-dir", str(config_dir),
+        "--config-dir", str(config_dir or config_dir_of("finetuning")),
         "--config-name", config_name,
-        f"common.user_dir={PACKAGE_DIR}",
+        f"common.user_dir={PLUGIN_DIR}",
         f"checkpoint.save_dir={save_dir}",
         f"hydra.run.dir={save_dir}",
     ]
@@ -112,14 +116,16 @@ def generate(
     extra_args: Optional[List[str]] = None,
 ) -> float:
     """``fairseq-generate`` with the task ``audio_context_finetuning``; writes
-    ``generate-{subset}.txt`` to ``results_dir``. Returns the wall time."""
+    ``generate-{subset}.txt`` and the id-ordered ``{subset}.ids/.hyp.wrd/.ref.wrd/.wer.json``
+    to ``results_dir``. Returns the wall time."""
     command = [
         fairseq_command("fairseq-generate"), str(data_dir),
-        "--user-dir", str(PACKAGE_DIR),
+        "--user-dir", str(PLUGIN_DIR),
         "--task", "audio_context_finetuning",
         "--path", str(checkpoint),
         "--gen-subset", subset,
         "--results-path", str(results_dir),
+        "--decoding-output", str(results_dir),
         "--scoring", "wer",
         "--cpu",
     ]

@@ -47,13 +47,14 @@ from typing import Optional
 import numpy as np
 import soundfile
 
-from ..data.atomic_files import write_text_atomically
+from gcaf_fairseq.data.atomic_files import write_lines, write_text_atomically
+from gcaf_fairseq.data.audio import SAMPLE_RATE
+from gcaf_fairseq.data.symbol_dictionary import write_dictionary
 from .corpus import (
     DEFAULT_VOICES,
     FIRST_CHAPTER_ID,
     FIRST_SPEAKER_ID,
     NAMES,
-    SAMPLE_RATE,
     SPLIT_FILES,
     SPLITS,
     TOPICS,
@@ -65,7 +66,6 @@ from .corpus import (
     require_speech_tools,
     split_of_chapters,
     synthesize_all,
-    write_lines,
 )
 from .corpus import write_split as write_corpus_split
 
@@ -541,7 +541,7 @@ def build_homophone_corpus(
             },
             "duration_s": round(sum(num_samples[row["id"]] for row in rows) / SAMPLE_RATE, 3),
         }
-    write_text_atomically(out_dir / "dict.ltr.txt", letter_dictionary(letters_by_split))
+    write_dictionary(out_dir / "dict.ltr.txt", letter_dictionary(letters_by_split))
     summary["utterances"] = len(utterances)
     summary["duration_s"] = round(sum(sample_counts) / SAMPLE_RATE, 3)
     summary["kept_pairs"] = [pair_key(pair) for pair in kept_pairs]

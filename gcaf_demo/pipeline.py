@@ -13,20 +13,22 @@ itself resumes from ``checkpoint_last.pt``.
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..cli.embed_context import main as embed_context_main
-from ..cli.generate_context import main as generate_context_main
-from ..data.utterance_table import previous_texts, read_utterance_table
-from ..data.atomic_files import write_text_atomically
-from ..scoring.homophones import homophone_scores, read_target_rows
+from gcaf_fairseq.embedding.text_encoder import embed_texts
+from gcaf_fairseq.embedding.texts_file import read_text_records
+from gcaf_fairseq.generation.backends import load_hf_backend
+from gcaf_fairseq.generation.runner import run_generation
+from gcaf_fairseq.generation.templates import build_template
+from gcaf_fairseq.data.utterance_table import previous_texts, read_utterance_table
+from gcaf_fairseq.data.atomic_files import write_text_atomically
+from gcaf_fairseq.scoring.homophones import homophone_scores, read_target_rows
 from .corpus import synthesize_corpus
 from .fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
 from .homophone_corpus import build_homophone_corpus
 from .tiny_llm import train_tiny_llm
-from .tiny_wav2vec2 import CONFIG_DIR as PRETRAINING_CONFIG_DIR
 from .tiny_wav2vec2 import pretrain_tiny_wav2vec2
 
 SPLITS = ("train", "valid", "test")
@@ -38,7 +40,7 @@ class DemoSystem:
     store: Optional[str]  # context/{split}.{store}.cls, or None
     description: str
     context_at_inference: str
-    layers_below_top: int = 0  # context_layer = encoder layers - this (0: the output, the papers')
+    context_layer: Optional[int] = None  # model.context_layer (None: the output, the papers'; -1: before the last layer)
 
 
 SYSTEMS = {
@@ -47,7 +49,7 @@ SYSTEMS = {
     "D4": DemoSystem("C1", "P4", "injection of the LLM's P4 title of the previous sentence", "previous text + LLM + text encoder"),
     "E": DemoSystem("E", "P4", "GCAF student distilled from the P4 titles", "none"),
     "C1L": DemoSystem(
-        "C1", "prev", "C1 injected before the last transformer layer", "previous text + text encoder", layers_below_top=1
+        "C1", "prev", "C1 injected before the last transformer layer", "previous text + text encoder", context_layer=-1
     ),
 }
 SYSTEM_DESCRIPTIONS = {name: system.description for name, system in SYSTEMS.items()}
@@ -85,11 +87,39 @@ CORPORA = {
 }
 
 
-def encoder_layers(pretraining_config: str) -> int:
-    """``model.encoder_layers`` of ``config/pretraining/{pretraining_config}.yaml``."""
-    import yaml
+@dataclass(frozen=True)
+class DemoSettings:
+    """The demo's settings and their defaults, in one place: :func:`run_demo`'s keyword
+    defaults and ``gcaf-demo``'s options (``--pretrain-updates`` for ``pretrain_updates``),
+    defaults and help included, come from here. What depends on the corpus (output
+    folder, systems, fine-tuning updates, corpus builder options) is in :data:`CORPORA`."""
 
-    return int(yaml.safe_load((PRETRAINING_CONFIG_DIR / f"{pretraining_config}.yaml").read_text())["model"]["encoder_layers"])
+    corpus: str = field(
+        default="homophones",
+        metadata={
+            "help": "'homophones': the homophone-topic corpus and a small wav2vec2; 'topics': the plain topic "
+            "corpus and a tiny wav2vec2 (a few minutes)",
+            "choices": tuple(sorted(CORPORA)),
+        },
+    )
+    chapters: int = field(default=24, metadata={"help": "topic corpus: chapters to synthesize"})
+    sentences_per_chapter: int = field(default=8, metadata={"help": "topic corpus: sentences per chapter"})
+    pretrain_updates: int = field(default=40, metadata={"help": "tiny wav2vec2 pretraining updates"})
+    alpha: float = field(
+        default=1.0,
+        metadata={
+            "help": "E's context-loss weight; the recipes use the papers' 10, which stalls CTC in the demo's small "
+            "models: see README"
+        },
+    )
+    llm_steps: int = field(default=1000, metadata={"help": "training steps of the demo LLM"})
+    seed: int = field(
+        default=1, metadata={"help": "seed of the corpus texts, wav2vec2 pretraining, the demo LLM and fine-tuning"}
+    )
+    jobs: int = field(default=2, metadata={"help": "parallel speech synthesis processes"})
+
+
+DEMO_DEFAULTS = DemoSettings()
 
 
 def demo_text_encoder() -> Path:
@@ -117,10 +147,10 @@ def embed_previous_sentences(corpus_dir: Path, context_dir: Path, encoder: Path)
 def embed_once(texts: Path, text_field: str, store: Path, encoder: Path) -> None:
     """``gcaf-embed-context`` into ``store`` unless it is already there."""
     if not store.exists():
-        embed_context_main([
-            "--texts", str(texts), "--id-field", "id", "--text-field", text_field,
-            "--encoder", str(encoder), "--pooling", "cls", "--out", str(store),
-        ])
+        embed_texts(
+            read_text_records(str(texts), "id", text_field), str(encoder), "cls", str(store), progress=False,
+            meta={"source": str(Path(texts).absolute()), "id_field": "id", "text_field": text_field},
+        )
 
 
 def generate_p4_contexts(corpus_dir: Path, out_dir: Path, encoder: Path, seed: int, llm_steps: int) -> None:
@@ -129,12 +159,11 @@ def generate_p4_contexts(corpus_dir: Path, out_dir: Path, encoder: Path, seed: i
     embeddings ``context/{split}.P4.cls``. The first sentence of a chapter gets no
     generation, hence no context."""
     llm_dir = train_tiny_llm(corpus_dir, out_dir / "tiny_llm", seconds=600, seed=seed, max_steps=llm_steps)
+    backend = load_hf_backend(str(llm_dir), device="cpu")
+    template = build_template("auto", "hf", None, backend.tokenizer)
     for split in SPLITS:
         generations = out_dir / "context" / f"{split}.P4.jsonl"
-        generate_context_main([
-            "--utterances", str(corpus_dir / f"{split}.utterances.jsonl"), "--prompt", "P4",
-            "--backend", "hf", "--model", str(llm_dir), "--device", "cpu", "--out", str(generations),
-        ])
+        run_generation(corpus_dir / f"{split}.utterances.jsonl", generations, "P4", template, backend, progress=False)
         embed_once(generations, "generation", out_dir / "context" / f"{split}.P4.cls", encoder)
 
 
@@ -172,7 +201,7 @@ def score_test_homophones(corpus_dir: Path, decoding) -> Optional[dict]:
 
 
 def run_system(
-    system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates: int, seed: int, alpha: float, layers: int
+    system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates: int, seed: int, alpha: float
 ) -> SystemResult:
     spec = SYSTEMS[system]
     save_dir = out_dir / "finetune" / system
@@ -188,7 +217,7 @@ def run_system(
         overrides.append(f"task.context_store='{store}'")  # quoted: hydra's grammar
     if system == "E":
         overrides.append(f"criterion.context_alpha={alpha}")
-    context_layer = layers - spec.layers_below_top if spec.layers_below_top else None
+    context_layer = spec.context_layer
     if context_layer is not None:
         overrides.append(f"model.context_layer={context_layer}")
     print(f"[demo] 5/6 fine-tuning system {system} ({updates} updates) -> {save_dir}", flush=True)
@@ -279,20 +308,20 @@ def claim_output_folder(out_dir: Path, corpus: str) -> None:
 
 def run_demo(
     out_dir=None,
-    corpus="homophones",
+    corpus=DEMO_DEFAULTS.corpus,
     systems=None,
-    chapters=24,
-    sentences_per_chapter=8,
-    pretrain_updates=40,
+    chapters=DEMO_DEFAULTS.chapters,
+    sentences_per_chapter=DEMO_DEFAULTS.sentences_per_chapter,
+    pretrain_updates=DEMO_DEFAULTS.pretrain_updates,
     finetune_updates=None,
-    seed=1,
-    jobs=2,
-    alpha=1.0,
-    llm_steps=1000,
+    seed=DEMO_DEFAULTS.seed,
+    jobs=DEMO_DEFAULTS.jobs,
+    alpha=DEMO_DEFAULTS.alpha,
+    llm_steps=DEMO_DEFAULTS.llm_steps,
     corpus_options=None,
 ) -> List[SystemResult]:
     """Run the demo on ``corpus`` (a key of :data:`CORPORA`); ``out_dir``, ``systems`` and
-    ``finetune_updates`` default to the corpus's. ``chapters`` and ``sentences_per_chapter``
+    ``finetune_updates`` default to the corpus's, the other settings to :class:`DemoSettings`. ``chapters`` and ``sentences_per_chapter``
     size the topic corpus; ``corpus_options`` are keyword arguments of
     :func:`homophone_corpus.build_homophone_corpus` (default: :data:`HOMOPHONE_DEMO_CORPUS`). ``alpha`` is E's
     context-loss weight: the configs default to the papers' 10; at this toy scale (MiniLM
@@ -318,7 +347,6 @@ def run_demo(
     w2v_path = pretrain_tiny_wav2vec2(
         corpus_dir, out_dir / "pretrain", max_update=pretrain_updates, seed=seed, config_name=setting.pretraining_config
     )
-    layers = encoder_layers(setting.pretraining_config)
     print(f"[demo] 3/6 embedding each utterance's previous sentence -> {out_dir / 'context'}", flush=True)
     embed_previous_sentences(corpus_dir, out_dir / "context", demo_text_encoder())
     if any(SYSTEMS[system].store == "P4" for system in systems):
@@ -326,7 +354,7 @@ def run_demo(
         generate_p4_contexts(corpus_dir, out_dir, demo_text_encoder(), seed, llm_steps)
     results = []
     for system in systems:
-        results.append(run_system(system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha, layers))
+        results.append(run_system(system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha))
     table = results_table(results)
     write_text_atomically(out_dir / "results.md", table + "\n")
     write_text_atomically(out_dir / "results.json", json.dumps([asdict(r) for r in results], indent=2) + "\n")

@@ -30,9 +30,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..data.utterance_table import read_utterance_table
-from ..generation.prompts import PROMPTS, build_user_message
-from ..data.atomic_files import write_text_atomically
+from gcaf_fairseq.data.utterance_table import read_utterance_table
+from gcaf_fairseq.generation.prompts import PROMPTS, build_user_message
+from gcaf_fairseq.data.atomic_files import write_text_atomically
 from .corpus import NAMES, TOPICS
 
 TINY_LLM_FORMAT_VERSION = 1

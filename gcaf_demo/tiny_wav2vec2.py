@@ -10,10 +10,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..data.atomic_files import write_text_atomically
-from .fairseq_runs import fairseq_command, run_logged
+from gcaf_fairseq.data.atomic_files import write_text_atomically
+from .fairseq_runs import config_dir_of, fairseq_command, run_logged
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "pretraining"
 CONFIG_NAME = "tiny_wav2vec2"
 CHECKPOINT_NAME = "checkpoint_last.pt"
 # Written after a successful run: its presence with the same settings means "complete".
@@ -26,7 +25,7 @@ def pretraining_command(data_dir: Path, out_dir: Path, max_update: int, seed: in
     return [
         fairseq_command("fairseq-hydra-train"),
         "--config-dir",
-        str(CONFIG_DIR),
+        str(config_dir_of("pretraining")),
         "--config-name",
         config_name,
         f"task.data={data_dir}",
@@ -42,7 +41,7 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
 
     Args:
         data_dir: folder with a fairseq ``train.tsv`` (e.g. from
-            :func:`gcaf_fairseq.demo.corpus.synthesize_corpus`).
+            :func:`gcaf_demo.corpus.synthesize_corpus`).
         out_dir: folder for the checkpoint, hydra's files and ``pretraining.log``.
         max_update: number of updates.
         seed: fairseq's ``common.seed``.
@@ -61,7 +60,7 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
     out_dir = Path(out_dir).absolute()
     checkpoint = out_dir / CHECKPOINT_NAME
     run_record = out_dir / RUN_RECORD_NAME
-    config_file = CONFIG_DIR / f"{config_name}.yaml"
+    config_file = config_dir_of("pretraining") / f"{config_name}.yaml"
     if not config_file.is_file():
         raise FileNotFoundError(f"pretraining config not found: {config_file}")
     if not (data_dir / "train.tsv").is_file():

@@ -17,7 +17,7 @@ TEXT_DIM = 384  # all-MiniLM-L6-v2
 def corpus(tmp_path_factory) -> Path:
     """5 chapters x 4 sentences: train 12, valid 4, test 4 utterances (4 is not a multiple
     of fairseq's required_batch_size_multiple=8, so a dropped tail batch would show)."""
-    from gcaf_fairseq.demo.corpus import synthesize_corpus
+    from gcaf_demo.corpus import synthesize_corpus
 
     out = tmp_path_factory.mktemp("corpus")
     synthesize_corpus(out, n_chapters=5, sentences_per_chapter=4, valid_chapters=1, test_chapters=1, seed=0, jobs=2)
@@ -26,7 +26,7 @@ def corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def w2v_checkpoint(corpus, tmp_path_factory) -> Path:
-    from gcaf_fairseq.demo.tiny_wav2vec2 import pretrain_tiny_wav2vec2
+    from gcaf_demo.tiny_wav2vec2 import pretrain_tiny_wav2vec2
 
     return pretrain_tiny_wav2vec2(corpus, tmp_path_factory.mktemp("pretrain"), max_update=10)
 
@@ -35,7 +35,7 @@ def w2v_checkpoint(corpus, tmp_path_factory) -> Path:
 def context_dir(corpus, tmp_path_factory) -> Path:
     """``{split}.prev.cls`` for every split, and ``test.prev.seq`` (sequence pooling)."""
     from gcaf_fairseq.data.utterance_table import previous_texts, read_utterance_table
-    from gcaf_fairseq.demo.pipeline import demo_text_encoder, embed_previous_sentences
+    from gcaf_demo.pipeline import demo_text_encoder, embed_previous_sentences
     from gcaf_fairseq.embedding.text_encoder import embed_texts
 
     out = tmp_path_factory.mktemp("context")

@@ -6,7 +6,7 @@ import torch
 from conftest import make_task, model_config
 
 from gcaf_fairseq.data.neighbour_audio import find_neighbours
-from gcaf_fairseq.demo.fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
+from gcaf_demo.fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
 from gcaf_fairseq.models.context_config import window_neighbour_offsets
 
 
@@ -119,16 +119,16 @@ def test_rows_b_and_B_train_and_decode_through_fairseq(corpus, w2v_checkpoint, t
     table = f"'{corpus}/{{split}}.utterances.jsonl'"
     common = [f"task.data={corpus}", f"model.w2v_path={w2v_checkpoint}", "optimization.max_update=30",
               f"model.context_window={window}", f"model.context_offset={offset}", "dataset.validate_interval_updates=15"]
-    for system in ("b", "B"):
+    for system in ("ca_b", "B"):
         hydra_train("demo_tiny", tmp_path / system, common + [f"task.utterance_table={table}"], system=system)
         report = read_training_log(tmp_path / system / "train.log")
         assert report.num_updates == 30 and report.train_losses[-1] < report.train_losses[0]
         assert ('"context_loss"' in (tmp_path / system / "train.log").read_text()) == (system == "B")
     # (b) needs the neighbours at inference; B needs nothing but the current audio.
-    generate(corpus, tmp_path / "b" / "checkpoint_last.pt", "test", tmp_path / "decode_b",
+    generate(corpus, tmp_path / "ca_b" / "checkpoint_last.pt", "test", tmp_path / "decode_ca_b",
              ["--utterance-table", f"{corpus}/{{split}}.utterances.jsonl"])
     generate(corpus, tmp_path / "B" / "checkpoint_last.pt", "test", tmp_path / "decode_B", ["--utterance-table", str(tmp_path / "none-{split}.jsonl")])
-    for system in ("b", "B"):
+    for system in ("ca_b", "B"):
         assert sorted(read_generate_output(tmp_path / f"decode_{system}", "test").hypotheses) == [0, 1, 2, 3]
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from gcaf_fairseq.demo.corpus import main as corpus_main
-from gcaf_fairseq.demo.corpus import synthesize_corpus
+from gcaf_demo.corpus import main as corpus_main
+from gcaf_demo.corpus import synthesize_corpus
 
 # No skip when espeak-ng or sox is missing: scripts/setup_env.sh installs them, and a test
 # that cannot synthesize speech must fail, not pass unnoticed.
@@ -169,7 +169,7 @@ def test_command_line(tmp_path, capsys):
 def test_tiny_wav2vec2_pretrains_into_a_loadable_checkpoint(corpus, tmp_path):
     from fairseq import checkpoint_utils
 
-    from gcaf_fairseq.demo.tiny_wav2vec2 import pretrain_tiny_wav2vec2
+    from gcaf_demo.tiny_wav2vec2 import pretrain_tiny_wav2vec2
 
     out_dir, _ = corpus
     checkpoint = pretrain_tiny_wav2vec2(out_dir, tmp_path / "pretrain", max_update=6)

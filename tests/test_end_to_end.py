@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gcaf_fairseq.demo.fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
+from gcaf_demo.fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
 
 pytestmark = pytest.mark.slow
 
@@ -134,7 +134,7 @@ def test_finetuned_checkpoints_load_under_weights_only_thanks_to_the_allowlist(t
 
 
 def test_the_demo_pipeline_runs_end_to_end(tmp_path):
-    from gcaf_fairseq.demo.pipeline import run_demo
+    from gcaf_demo.pipeline import run_demo
 
     # 5 chapters x 3 sentences: train 1 chapter, valid 2, test 2 (6 utterances).
     results = run_demo(out_dir=tmp_path / "demo", corpus="topics", chapters=5, sentences_per_chapter=3,
@@ -152,7 +152,7 @@ def test_the_demo_pipeline_runs_end_to_end(tmp_path):
 
 
 def test_the_homophone_demo_scores_every_target_of_every_system(tmp_path):
-    from gcaf_fairseq.demo.pipeline import run_demo
+    from gcaf_demo.pipeline import run_demo
 
     # 2 topics x 3 chapters x 4 sentences: the test split is 2 chapters, 8 utterances with 4
     # neutral targets and 0-4 topic ones; C1L injects before the small model's last layer.
@@ -166,7 +166,7 @@ def test_the_homophone_demo_scores_every_target_of_every_system(tmp_path):
         assert neutral["targets"] == sum(len(row["targets"]) for row in rows if row["kind"] == "neutral") == 4
         assert result.homophones["all"]["wer"] == pytest.approx(result.test_wer, abs=0.005)  # fairseq rounds to 0.01
     overrides = json.loads((tmp_path / "demo" / "finetune" / "C1L" / "demo_settings.json").read_text())
-    assert "model.context_layer=3" in overrides  # small_wav2vec2 has 4 layers
-    assert "context_layer=3" in results[1].description
+    assert "model.context_layer=-1" in overrides  # before the last of small_wav2vec2's 4 layers
+    assert "context_layer=-1" in results[1].description
     table = (tmp_path / "demo" / "results.md").read_text()
     assert "neutral: homophone err % / swap %" in table and "| C1L |" in table

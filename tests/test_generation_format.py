@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from gcaf_fairseq.cli.embed_context import read_text_records
+from gcaf_fairseq.embedding.texts_file import read_text_records
 from gcaf_fairseq.cli.merge_generations import main as merge_main
 from gcaf_fairseq.cli.rouge import main as rouge_main
 from gcaf_fairseq.data.utterance_table import write_utterance_table

@@ -191,8 +191,8 @@ def test_hypotheses_as_previous_texts(tiny_llama, table, tmp_path):
 
 
 def test_tiny_llm_for_the_demo(tmp_path):
-    from gcaf_fairseq.demo.corpus import DEFAULT_VOICES, plan_corpus, utterance_rows
-    from gcaf_fairseq.demo.tiny_llm import RUN_RECORD_NAME, train_tiny_llm
+    from gcaf_demo.corpus import DEFAULT_VOICES, plan_corpus, utterance_rows
+    from gcaf_demo.tiny_llm import RUN_RECORD_NAME, train_tiny_llm
 
     chapters = plan_corpus(4, 4, 0, DEFAULT_VOICES)
     write_utterance_table(tmp_path / "train.utterances.jsonl", [r for c in chapters for r in utterance_rows(c, tmp_path)])

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from gcaf_fairseq.demo.pipeline import CORPORA, run_demo
+from gcaf_demo.pipeline import CORPORA, run_demo
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_speech_tools]
 

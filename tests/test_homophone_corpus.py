@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from gcaf_fairseq.cli.make_homophone_corpus import main as make_corpus_main
-from gcaf_fairseq.demo import homophone_corpus
-from gcaf_fairseq.demo.homophone_corpus import (
+from gcaf_demo.cli.make_homophone_corpus import main as make_corpus_main
+from gcaf_demo import homophone_corpus
+from gcaf_demo.homophone_corpus import (
     TOPIC_WORDS,
     Speaker,
     build_homophone_corpus,

@@ -1,5 +1,5 @@
 """``gcaf-make-homophone-corpus``: synthesize the topic-chapter corpus whose neutral sentences
-hold homophones that only the context can spell (see ``gcaf_fairseq/demo/homophone_corpus.py``).
+hold homophones that only the context can spell (see ``gcaf_demo/homophone_corpus.py``).
 
 Example::
 
@@ -15,8 +15,8 @@ import json
 import sys
 from typing import List, Optional
 
-from ..demo.corpus import DEFAULT_VOICES, TOPICS
-from ..demo.homophone_corpus import DEFAULT_SPEEDS, build_homophone_corpus
+from gcaf_demo.corpus import DEFAULT_VOICES, TOPICS
+from gcaf_demo.homophone_corpus import DEFAULT_SPEEDS, build_homophone_corpus
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from gcaf_fairseq.data.atomic_files import write_text_atomically
-from gcaf_fairseq.demo.fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
+from gcaf_demo.fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
 
 
 def run_name(system, alpha, dim, window, offset):
@@ -32,7 +32,7 @@ def main(argv=None):
     parser.add_argument("--data", required=True)
     parser.add_argument("--w2v", required=True, help="pretrained wav2vec2 checkpoint")
     parser.add_argument("--utterance-table", required=True, help="template with {split}")
-    parser.add_argument("--system", choices=["B", "b"], default="B", help="B: context-aware (row c); b: injection")
+    parser.add_argument("--system", choices=["B", "ca_b"], default="B", help="B: context-aware (row c); ca_b: injection (row b)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[10.0])
     parser.add_argument("--dims", type=int, nargs="+", default=[32])
     parser.add_argument("--windows", nargs="+", default=["2,0"], help="L,O pairs")
@@ -56,7 +56,7 @@ def main(argv=None):
         if not finished.exists():
             print(f"[sweep] {name}", flush=True)
             hydra_train(args.config, run_dir, settings, system=args.system)
-            extra = ["--utterance-table", args.utterance_table] if args.system == "b" else []
+            extra = ["--utterance-table", args.utterance_table] if args.system == "ca_b" else []
             generate(Path(args.data), run_dir / "checkpoint_best.pt", args.subset, run_dir / "decode", extra)
             decoding = read_generate_output(run_dir / "decode", args.subset)
             training = read_training_log(run_dir / "train.log")

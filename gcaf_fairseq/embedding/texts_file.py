@@ -1,0 +1,47 @@
+"""The texts file ``gcaf-embed-context --texts`` reads: JSON lines, one utterance's id and
+context text per line (previous-text files, generation files, ...)."""
+
+from typing import List, Tuple
+
+from ..data.json_lines import read_json_objects
+
+
+class TextsFileError(ValueError):
+    """A malformed line in the texts file; the message names the file and the line."""
+
+
+def read_text_records(path: str, id_field: str, text_field: str) -> List[Tuple[str, str]]:
+    """Reads ``(id, text)`` records from a JSON-lines file, in file order.
+
+    Ids may be strings or integers (stored as strings). A null text is read as ``""``
+    (no context). Blank lines are skipped. Raises :class:`TextsFileError` naming the file
+    and line for invalid JSON, a missing id or text field, a bad id, a text that is neither
+    a string nor null, or a duplicate id.
+    """
+    records = []
+    line_of_id = {}
+    for where, line_number, record in read_json_objects(path, TextsFileError):
+        if id_field not in record:
+            raise TextsFileError(f"{where}: missing id field {id_field!r}")
+        if text_field not in record:
+            raise TextsFileError(f"{where}: missing text field {text_field!r}")
+        utterance_id, text = record[id_field], record[text_field]
+        if isinstance(utterance_id, bool) or not isinstance(utterance_id, (str, int)) or utterance_id == "":
+            raise TextsFileError(
+                f"{where}: id field {id_field!r} must be a non-empty string or an integer, got {utterance_id!r}"
+            )
+        utterance_id = str(utterance_id)
+        if text is None:
+            text = ""
+        elif not isinstance(text, str):
+            raise TextsFileError(
+                f"{where}: text field {text_field!r} of id {utterance_id!r} must be a string or null, "
+                f"got {type(text).__name__}"
+            )
+        if utterance_id in line_of_id:
+            raise TextsFileError(
+                f"{where}: duplicate id {utterance_id!r} (first seen at line {line_of_id[utterance_id]})"
+            )
+        line_of_id[utterance_id] = line_number
+        records.append((utterance_id, text))
+    return records
