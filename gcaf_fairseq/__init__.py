@@ -27,16 +27,21 @@ _registered = False
 
 
 def register() -> None:
-    """Register the plugin with fairseq and allowlist the classes fairseq checkpoints pickle
-    (see :mod:`gcaf_fairseq.checkpoint_safety`). Imports torch and fairseq; idempotent."""
+    """Register the plugin with fairseq, allowlist the classes fairseq checkpoints pickle
+    (see :mod:`gcaf_fairseq.checkpoint_safety`) and install the checkpoint hooks: atomic
+    checkpoint writes and copies, the torn-checkpoint check, the save_dir lock and the
+    finished-run check of training (see :mod:`gcaf_fairseq.checkpoints`). Imports torch and
+    fairseq; idempotent."""
     global _registered
     if _registered:
         return
     _registered = True  # first: the subpackages imported below call register() themselves
     try:
         from .checkpoint_safety import allow_fairseq_checkpoint_classes
+        from .checkpoints import install_checkpoint_hooks
 
         allow_fairseq_checkpoint_classes()
+        install_checkpoint_hooks()
         from . import criterions, models, tasks  # noqa: F401  (registration by decorators)
     except BaseException:
         _registered = False

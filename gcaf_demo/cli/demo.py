@@ -6,6 +6,7 @@ import dataclasses
 import os
 from typing import List, Optional
 
+from gcaf_fairseq.cli.console import setup_logging
 from gcaf_demo.pipeline import CORPORA, SYSTEM_DESCRIPTIONS, DemoSettings, run_demo
 
 
@@ -23,6 +24,7 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    setup_logging()
     parser = argparse.ArgumentParser(prog="gcaf-demo", description=__doc__)
     parser.add_argument(
         "--out",

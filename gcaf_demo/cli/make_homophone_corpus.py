@@ -15,6 +15,7 @@ import json
 import sys
 from typing import List, Optional
 
+from gcaf_fairseq.cli.console import setup_logging
 from gcaf_demo.corpus import DEFAULT_VOICES, TOPICS
 from gcaf_demo.homophone_corpus import DEFAULT_SPEEDS, build_homophone_corpus
 
@@ -61,6 +62,7 @@ def comma_list(value: Optional[str]) -> Optional[list]:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
