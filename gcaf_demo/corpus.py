@@ -37,6 +37,7 @@ from gcaf_fairseq.data.atomic_files import write_lines, write_text_atomically
 from gcaf_fairseq.data.audio import SAMPLE_RATE, write_manifest
 from gcaf_fairseq.data.letters import letters_line
 from gcaf_fairseq.data.symbol_dictionary import count_symbols, write_dictionary
+from gcaf_fairseq.data.neighbour_index import write_neighbour_index
 from gcaf_fairseq.data.utterance_table import link_stream_neighbours, write_utterance_table
 
 SPLITS = ("train", "valid", "test")
@@ -313,6 +314,7 @@ def write_split(out_dir: Path, split: str, chapters: list, audio_root: Path, num
     write_lines(out_dir / f"{split}.wrd", [utterance.text for utterance in utterances])
     table = [row for chapter in chapters for row in utterance_rows(chapter, audio_root)]
     write_utterance_table(out_dir / f"{split}.utterances.jsonl", table)
+    write_neighbour_index(out_dir / f"{split}.utterances.jsonl", table, num_samples)
     return letters
 
 

@@ -7,7 +7,7 @@ from conftest import make_task, model_config
 
 from gcaf_fairseq.data.neighbour_audio import find_neighbours
 from gcaf_demo.fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
-from gcaf_fairseq.models.context_config import window_neighbour_offsets
+from gcaf_fairseq.data.neighbour_index import window_neighbour_offsets
 
 
 def stream_rows(tmp_path, count=4, stream="7-1"):

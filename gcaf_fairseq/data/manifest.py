@@ -5,6 +5,8 @@ from typing import List
 
 from fairseq.data.audio.raw_audio_dataset import FileAudioDataset
 
+_IDS_ATTRIBUTE = "_gcaf_utterance_ids"  # the ids, computed once per dataset object
+
 
 def file_audio_dataset(dataset) -> FileAudioDataset:
     """The :class:`FileAudioDataset` under fairseq's dataset wrappers."""
@@ -21,7 +23,15 @@ def file_audio_dataset(dataset) -> FileAudioDataset:
 
 def manifest_utterance_ids(dataset) -> List[str]:
     """Utterance ids of a fairseq audio dataset, in dataset order: each manifest file name
-    without folder and extension (``SPEAKER-CHAPTER-0001.flac`` -> ``SPEAKER-CHAPTER-0001``)."""
+    without folder and extension (``SPEAKER-CHAPTER-0001.flac`` -> ``SPEAKER-CHAPTER-0001``).
+
+    Computed once per split (cached on its ``FileAudioDataset``, whose file list does not
+    change): the context join, the decoding output and label prediction all ask. Each call
+    returns a new list."""
     audio = file_audio_dataset(dataset)
-    names = audio.fnames if isinstance(audio.fnames, list) else [name.as_py() for name in audio.fnames]
-    return [os.path.splitext(os.path.basename(audio.text_compressor.decompress(name)))[0] for name in names]
+    cached = audio.__dict__.get(_IDS_ATTRIBUTE)
+    if cached is None or len(cached) != len(audio.fnames):
+        names = audio.fnames if isinstance(audio.fnames, list) else [name.as_py() for name in audio.fnames]
+        cached = tuple(os.path.splitext(os.path.basename(audio.text_compressor.decompress(name)))[0] for name in names)
+        setattr(audio, _IDS_ATTRIBUTE, cached)
+    return list(cached)

@@ -1,73 +1,24 @@
 """The neighbouring segments' audio for audio context (CA paper), found through the
-utterance table and carried in fairseq batches."""
+utterance table's neighbour index (:mod:`gcaf_fairseq.data.neighbour_index`) and carried in
+fairseq batches."""
 
-import os
-from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Union
 
 import soundfile
 import torch
 from fairseq.data import BaseWrapperDataset
 
+from .neighbour_index import NeighbourIndex, NeighbourLookup
 
-@dataclass
-class NeighbourLookup:
-    """For each utterance of a split (dataset order), the audio paths of its neighbours."""
-
-    paths: List[List[str]]
-    missing: List[str] = field(default_factory=list)  # "ID: why" for neighbours that should exist but do not
-    edge_slots: int = 0  # window slots beyond the start or end of a stream (no neighbour there)
-
-    def counts(self) -> Dict[str, int]:
-        with_some = sum(1 for p in self.paths if p)
-        return {
-            "utterances": len(self.paths),
-            "with_neighbours": with_some,
-            "without_neighbours": len(self.paths) - with_some,
-            "edge_slots": self.edge_slots,
-            "missing": len(self.missing),
-        }
+__all__ = ["NeighbourAudioDataset", "NeighbourLookup", "find_neighbours"]
 
 
 def find_neighbours(rows: Sequence[dict], utterance_ids: Sequence[str], relative_positions: Sequence[int], table_path: str) -> NeighbourLookup:
-    """Follow ``prev_id`` / ``next_id`` links from each utterance to the window's positions.
-
-    A link that is null is a stream edge (no neighbour, counted); a link to an id without a
-    row, an utterance absent from the table, or an audio file that does not exist is
-    *missing* (the task's ``context_missing`` policy decides). Relative audio paths are
-    relative to the table's folder.
-    """
-    by_id = {row["id"]: row for row in rows}
-    folder = os.path.dirname(os.path.abspath(table_path))
-    lookup = NeighbourLookup(paths=[])
-    for utterance_id in utterance_ids:
-        found = []
-        if utterance_id not in by_id:
-            lookup.missing.append(f"{utterance_id}: not in {table_path}")
-            lookup.paths.append(found)
-            continue
-        for relative in relative_positions:
-            row, link = by_id[utterance_id], "prev_id" if relative < 0 else "next_id"
-            for _ in range(abs(relative)):
-                next_id = row[link]
-                if next_id is None:
-                    row = None
-                    lookup.edge_slots += 1
-                    break
-                if next_id not in by_id:
-                    lookup.missing.append(f"{utterance_id}: its neighbour {next_id} has no row in {table_path}")
-                    row = None
-                    break
-                row = by_id[next_id]
-            if row is None:
-                continue
-            path = row["audio"] if os.path.isabs(row["audio"]) else os.path.join(folder, row["audio"])
-            if not os.path.exists(path):
-                lookup.missing.append(f"{utterance_id}: the audio of its neighbour {row['id']} ({path}) does not exist")
-                continue
-            found.append(path)
-        lookup.paths.append(found)
-    return lookup
+    """Follow ``prev_id`` / ``next_id`` links from each utterance to the window's positions,
+    on table ``rows`` in memory (see :meth:`NeighbourIndex.neighbours`: null links are
+    stream edges, counted; links to ids without a row, utterances absent from the table and
+    audio files that do not exist are *missing*)."""
+    return NeighbourIndex.from_rows(rows, table_path).neighbours(utterance_ids, relative_positions)
 
 
 class NeighbourAudioDataset(BaseWrapperDataset):
@@ -78,22 +29,45 @@ class NeighbourAudioDataset(BaseWrapperDataset):
     (the batch row each neighbour belongs to, in window order) and ``context_present``
     ``(batch,)`` (the utterance has at least one neighbour).
 
+    Items carry only their neighbours' paths; the collater reads each distinct neighbour
+    file of a batch once (a neighbour shared by two utterances of the batch, e.g. the
+    segment between them under window (3, -1), is read and decoded once). Memory bound: the
+    decoded waves of one batch's distinct neighbours, at most ``batch size x (L - 1)``
+    waves (no more than the batch's ``neighbour_source`` itself), dropped with the batch;
+    nothing is kept across batches.
+
     Args:
         dataset: the wrapped dataset (an ``AddTargetDataset`` over a ``FileAudioDataset``).
-        neighbour_paths: per utterance (dataset order), its neighbours' audio files.
+        neighbours: a :class:`NeighbourLookup` (dataset order), or per utterance its
+            neighbours' audio files.
         audio: the ``FileAudioDataset``, whose ``postprocess`` (mono, sample rate check,
             ``normalize``) the neighbours get too.
     """
 
-    def __init__(self, dataset, neighbour_paths: List[List[str]], audio):
+    def __init__(self, dataset, neighbours: Union[NeighbourLookup, List[List[str]]], audio):
         super().__init__(dataset)
-        if len(neighbour_paths) != len(dataset):
-            raise ValueError("neighbour_paths must list the neighbours of every utterance")
-        self.neighbour_paths = neighbour_paths
+        if len(neighbours) != len(dataset):
+            raise ValueError("the neighbours must list the neighbours of every utterance")
+        self.neighbours = neighbours
         self.audio = audio
 
-    def load(self, path) -> torch.Tensor:
+    def paths_of(self, index) -> List[str]:
+        if isinstance(self.neighbours, NeighbourLookup):
+            return self.neighbours.paths_of(index)
+        return list(self.neighbours[index])
+
+    def expected_samples(self, index) -> List[int]:
+        if isinstance(self.neighbours, NeighbourLookup):
+            return self.neighbours.num_samples_of(index)
+        return [-1] * len(self.neighbours[index])
+
+    def load(self, path, expected_samples: int = -1) -> torch.Tensor:
         samples, sample_rate = soundfile.read(path, dtype="float32")
+        if expected_samples >= 0 and len(samples) != expected_samples:
+            raise ValueError(
+                f"{path}: {len(samples)} samples, but its neighbour index says {expected_samples}: the audio "
+                "changed after data preparation; prepare the data again (or delete the .neighbours.npz index)"
+            )
         try:
             return self.audio.postprocess(torch.from_numpy(samples), sample_rate)
         except Exception as error:
@@ -101,14 +75,22 @@ class NeighbourAudioDataset(BaseWrapperDataset):
 
     def __getitem__(self, index):
         item = self.dataset[index]
-        item["neighbours"] = [self.load(path) for path in self.neighbour_paths[index]]
+        item["neighbour_paths"] = list(zip(self.paths_of(index), self.expected_samples(index)))
         return item
 
     def collater(self, samples):
         batch = self.dataset.collater(samples)
         if not batch:
             return batch
-        neighbours_by_id = {sample["id"]: sample["neighbours"] for sample in samples}
+        decoded: Dict[str, torch.Tensor] = {}  # this batch's distinct neighbours
+        neighbours_by_id = {}
+        for sample in samples:
+            waves = []
+            for path, expected in sample["neighbour_paths"]:
+                if path not in decoded:
+                    decoded[path] = self.load(path, expected)
+                waves.append(decoded[path])
+            neighbours_by_id[sample["id"]] = waves
         waves, owners = [], []
         for row, index in enumerate(batch["id"].tolist()):
             for wave in neighbours_by_id[index]:

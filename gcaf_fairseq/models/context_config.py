@@ -146,8 +146,3 @@ def build_context_head(cfg, frame_dim: int):
 def build_audio_context(cfg, frame_dim: int):
     """The CA paper's context module for ``context_source=audio``, else ``None``."""
     return AudioContext(frame_dim, cfg.context_dim) if cfg.context_source == "audio" else None
-
-
-def window_neighbour_offsets(window: int, offset: int):
-    """Relative positions of the neighbours: ``offset .. offset + window - 1`` without 0."""
-    return [relative for relative in range(offset, offset + window) if relative != 0]

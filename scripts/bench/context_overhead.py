@@ -3,7 +3,14 @@
 Builds system A (``context_source=none``) and the context systems from the same random
 wav2vec2 (no checkpoint needed): E (GCAF, text teacher), b (CA row (b): neighbour audio
 injected) and B (CA row (c): context-aware, neighbours at training only), then times them
-interleaved on identical batches in one run, so the ratios are free of machine drift:
+each paired with A on the same batch (A and the system alternate, who goes first
+alternating too): every pair gives one ratio, free of machine drift; the report gives the
+median ratio, its middle half and a 95% bootstrap interval of the median, and the context
+head's own time (the head alone on A's encoder output) as a share of A's step. One system
+is held beside A at a time (wav2vec2 base fits in a few GB on CPU). The data path's
+teacher (store rows, neighbours' audio) is left out of aware models' decoding batches, as
+it is of A's. With the default 60 pairs the interval of the median is about +-0.5% on an
+idle machine:
 
     .venv/bin/python scripts/bench/context_overhead.py                        # tiny, CPU, A/E/b/B
     python scripts/bench/context_overhead.py --size base --device cuda --fp16  # wav2vec2 base
@@ -15,7 +22,10 @@ without.
 """
 
 import argparse
+import gc
 import json
+import os
+import random
 import statistics
 import tempfile
 import time
@@ -63,30 +73,28 @@ class _Task:
         self.blank_symbol = "<s>"
 
 
-def build_models(size: str, device, data_dir: str, systems):
-    spec = SIZES[size]
-    dictionary = Dictionary()
-    for letter in LETTERS:
-        dictionary.add_symbol(letter)
+def build_root(size: str, data_dir: str):
+    """The random wav2vec2's config, resolved."""
     root = OmegaConf.structured(FairseqConfig())
     with open_dict(root):
         root.task = OmegaConf.structured(AudioPretrainingConfig(data=data_dir))
         root.task._name = "audio_pretraining"
-        root.model = OmegaConf.structured(Wav2Vec2Config(**spec["model"]))
+        root.model = OmegaConf.structured(Wav2Vec2Config(**SIZES[size]["model"]))
         root.model._name = "wav2vec2"
     # Resolve ${common.*} now: inside the fine-tuning config the root would be another.
-    root = OmegaConf.create(OmegaConf.to_container(root, resolve=True))
-    models = {}
-    for system in systems:
-        context = SYSTEM_OPTIONS[system]
-        cfg = Wav2Vec2ContextCtcConfig(
-            w2v_args=root, data=data_dir, normalize=False, ddp_backend="pytorch_ddp",
-            mask_channel_prob=0.25, mask_channel_length=spec["mask_channel_length"], layerdrop=0.0,
-            context_embed_dim=spec["teacher_dim"], **context,
-        )
-        torch.manual_seed(0)
-        models[system] = Wav2VecContextCtc.build_model(OmegaConf.structured(cfg), _Task(dictionary)).to(device)
-    return models, dictionary, spec
+    return OmegaConf.create(OmegaConf.to_container(root, resolve=True))
+
+
+def build_model(system: str, size: str, root, data_dir: str, dictionary, device, dtype):
+    """One system; every system gets the same wav2vec2 weights (seed 0)."""
+    spec = SIZES[size]
+    cfg = Wav2Vec2ContextCtcConfig(
+        w2v_args=root, data=data_dir, normalize=False, ddp_backend="pytorch_ddp",
+        mask_channel_prob=0.25, mask_channel_length=spec["mask_channel_length"], layerdrop=0.0,
+        context_embed_dim=spec["teacher_dim"], **SYSTEM_OPTIONS[system],
+    )
+    torch.manual_seed(0)
+    return Wav2VecContextCtc.build_model(OmegaConf.structured(cfg), _Task(dictionary)).to(device).to(dtype)
 
 
 def make_batch(spec, dictionary, device, dtype):
@@ -127,82 +135,150 @@ def timed(function, device):
     return time.perf_counter() - start
 
 
+def spread(ratios, rng, resamples=2000):
+    """Median of paired ratios, their middle half, and a 95% bootstrap interval of the median."""
+    ratios = sorted(ratios)
+    quartiles = statistics.quantiles(ratios, n=4)
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(resamples))
+    return {
+        "median": round(statistics.median(ratios), 4),
+        "iqr": [round(quartiles[0], 4), round(quartiles[2], 4)],
+        "ci95": [round(medians[int(0.025 * resamples)], 4), round(medians[int(0.975 * resamples) - 1], 4)],
+    }
+
+
+def head_forward(model, frames, padding_mask, text_context):
+    """The context head on frames ``(batch, frame, dim)``: E and B fuse their student's
+    embedding; b fuses an ``e_j`` (pooled here from the same frames, as from a neighbour's);
+    text injection systems the given context."""
+    encoder = model.w2v_encoder
+    if encoder.context_use == "aware":
+        return encoder.fuse_context(frames, padding_mask)
+    if encoder.context_module is not None:
+        return encoder.context_head(frames, padding_mask, encoder.context_module(frames, padding_mask).unsqueeze(1))
+    return encoder.context_head(frames, padding_mask, text_context)
+
+
+def head_time(model, frames, padding_mask, text_context, training, device, repeats):
+    """The context head alone on A's encoder output: median seconds of forward (decoding)
+    or forward + backward (training)."""
+    times = []
+    for _ in range(repeats):
+        x = frames.detach().requires_grad_(training)
+
+        def run():
+            with torch.enable_grad() if training else torch.no_grad():
+                out = head_forward(model, x, padding_mask, text_context)
+                if training:
+                    out.frames.float().sum().backward()
+
+        times.append(timed(run, device))
+    return statistics.median(times)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--fp16", action="store_true", help="half precision (GPU)")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per system and phase")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 (GPU)")
+    parser.add_argument("--steps", type=int, default=60, help="timed pairs per system and phase (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch", type=int, help="utterances per batch (default: the size's)")
     parser.add_argument("--seconds", type=float, help="seconds per utterance (default: the size's)")
-    parser.add_argument("--systems", default="A,E,b,B", help="systems to compare with A (default: %(default)s)")
+    parser.add_argument("--systems", default="E,b,B", help="systems to compare with A (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    systems = ["A"] + [s for s in args.systems.split(",") if s and s != "A"]
+    systems = [s for s in args.systems.split(",") if s and s != "A"]
     unknown = [s for s in systems if s not in SYSTEM_OPTIONS]
     if unknown:
         parser.error(f"unknown systems {unknown}; choose among {list(SYSTEM_OPTIONS)}")
     device = torch.device(args.device)
-    dtype = torch.float16 if args.fp16 else torch.float32
+    dtype = torch.float16 if args.fp16 else torch.bfloat16 if args.bf16 else torch.float32
+    rng = random.Random(args.seed)
 
-    with tempfile.TemporaryDirectory() as data_dir:
-        models, dictionary, spec = build_models(args.size, device, data_dir, systems)
+    dictionary = Dictionary()
+    for letter in LETTERS:
+        dictionary.add_symbol(letter)
+    spec = {**SIZES[args.size]}
     spec = {**spec, "batch": args.batch or spec["batch"], "seconds": args.seconds or spec["seconds"]}
     batch = make_batch(spec, dictionary, device, dtype)
     task = _Task(dictionary)
     criterion = CtcContextCriterion(OmegaConf.structured(CtcContextCriterionConfig(sentence_avg=True, zero_infinity=True)), task)
     generator = CtcGenerator(ViterbiDecoder(dictionary), dictionary)
-    optimizers = {}
-    for system, model in models.items():
-        model.to(dtype)
-        optimizers[system] = torch.optim.Adam(model.parameters(), lr=1e-5, eps=1e-4 if args.fp16 else 1e-8)
+    without_context = {key: value for key, value in batch["net_input"].items() if not key.startswith("context")}
 
     def batch_for(system, training):
-        if system in ("b", "B") and (training or system == "b"):
-            return {**batch, "net_input": {**batch["net_input"], **batch["neighbours"]}}
-        return batch
+        """What the data path gives each system: the teacher (store rows, neighbours) only
+        where the model uses it: E and B get none at decoding, A never."""
+        if system == "A":
+            return {**batch, "net_input": without_context}
+        if system in ("b", "B"):
+            if training or system == "b":
+                return {**batch, "net_input": {**without_context, **batch["neighbours"]}}
+            return {**batch, "net_input": without_context}
+        return batch if training else {**batch, "net_input": without_context}
 
-    def train_step(system):
-        models[system].train()
-        optimizers[system].zero_grad()
-        loss, _, _ = criterion(models[system], batch_for(system, True))
-        loss.backward()
-        optimizers[system].step()
-
-    def decode(system):
-        models[system].eval()
+    with tempfile.TemporaryDirectory() as data_dir:
+        root = build_root(args.size, data_dir)
+        model_a = build_model("A", args.size, root, data_dir, dictionary, device, dtype)
+        parameters_a = sum(p.numel() for p in model_a.parameters())
+        optimizers = {"A": torch.optim.Adam(model_a.parameters(), lr=1e-5, eps=1e-4 if args.fp16 else 1e-8)}
+        # A's encoder output, for timing the heads alone
+        model_a.eval()
         with torch.no_grad():
-            generator.generate([models[system]], batch_for(system, False))
+            frames, frame_padding_mask, _ = model_a.w2v_encoder.encode(batch["net_input"]["source"], batch["net_input"]["padding_mask"])
+        frames = frames.transpose(0, 1).contiguous()
 
-    order = list(models)
-    times = {(system, phase): [] for system in models for phase in ("train", "decode")}
-    for step in range(args.warmup + args.steps):
-        for phase, function in (("train", train_step), ("decode", decode)):
-            for system in (order if step % 2 == 0 else order[::-1]):  # interleaved, alternating order
-                seconds = timed(lambda: function(system), device)
-                if step >= args.warmup:
-                    times[(system, phase)].append(seconds)
-
-    parameters = {system: sum(p.numel() for p in model.parameters()) for system, model in models.items()}
-    median = {key: statistics.median(values) for key, values in times.items()}
-    report = {
-        "size": args.size,
-        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-        "dtype": str(dtype).replace("torch.", ""),
-        "batch": f"{spec['batch']} x {spec['seconds']} s",
-        "steps": args.steps,
-        "systems": {},
-    }
-    for system in models:
-        report["systems"][system] = {
-            "parameters": parameters[system],
-            "parameter_overhead": parameters[system] - parameters["A"],
-            "parameter_overhead_percent": round(100 * (parameters[system] - parameters["A"]) / parameters["A"], 3),
-            "train_step_ms": round(1000 * median[(system, "train")], 2),
-            "train_step_ratio_over_A": round(median[(system, "train")] / median[("A", "train")], 3),
-            "decode_ms": round(1000 * median[(system, "decode")], 2),
-            "decode_ratio_over_A": round(median[(system, "decode")] / median[("A", "decode")], 3),
+        report = {
+            "size": args.size,
+            "device": f"cpu ({torch.get_num_threads()} threads)" if device.type == "cpu" else torch.cuda.get_device_name(device),
+            "dtype": str(dtype).replace("torch.", ""),
+            "batch": f"{spec['batch']} x {spec['seconds']} s",
+            "steps": args.steps,
+            "method": "paired: A and the system alternate on the same batch, each pair gives one ratio; "
+            "median, middle half (iqr) and a 95% bootstrap interval of the median",
+            "load_average_start": round(os.getloadavg()[0], 2),
+            "systems": {"A": {"parameters": parameters_a}},
         }
+        for system in systems:  # one system beside A at a time: base size fits in memory on CPU
+            models = {"A": model_a, system: build_model(system, args.size, root, data_dir, dictionary, device, dtype)}
+            optimizers[system] = torch.optim.Adam(models[system].parameters(), lr=1e-5, eps=1e-4 if args.fp16 else 1e-8)
+
+            def train_step(name):
+                models[name].train()
+                optimizers[name].zero_grad()
+                loss, _, _ = criterion(models[name], batch_for(name, True))
+                loss.backward()
+                optimizers[name].step()
+
+            def decode(name):
+                models[name].eval()
+                with torch.no_grad():
+                    generator.generate([models[name]], batch_for(name, False))
+
+            result = {"parameters": sum(p.numel() for p in models[system].parameters())}
+            result["parameter_overhead_percent"] = round(100 * (result["parameters"] - parameters_a) / parameters_a, 3)
+            for phase, function in (("train", train_step), ("decode", decode)):
+                ratios, times_a, times_x = [], [], []
+                for step in range(args.warmup + args.steps):
+                    pair = ("A", system) if step % 2 == 0 else (system, "A")  # alternate who goes first
+                    seconds = {name: timed(lambda: function(name), device) for name in pair}
+                    if step >= args.warmup:
+                        ratios.append(seconds[system] / seconds["A"])
+                        times_a.append(seconds["A"])
+                        times_x.append(seconds[system])
+                result[f"{phase}_ms"] = round(1000 * statistics.median(times_x), 2)
+                result[f"{phase}_ms_A"] = round(1000 * statistics.median(times_a), 2)
+                result[f"{phase}_ratio_over_A"] = spread(ratios, rng)
+                model = models[system].train(phase == "train")
+                head = head_time(model, frames, frame_padding_mask, batch["net_input"]["context"], phase == "train", device, max(10, args.steps // 2))
+                result[f"{phase}_head_ms"] = round(1000 * head, 3)
+                result[f"{phase}_head_share_of_A_percent"] = round(100 * head / statistics.median(times_a), 3)
+            report["systems"][system] = result
+            del models[system], optimizers[system]
+            gc.collect()
+        report["load_average_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(report, indent=2))
 
 

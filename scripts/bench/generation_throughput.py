@@ -2,8 +2,10 @@
 
 Builds a random-weight Llama (``tiny``: 2 layers, dim 64, for CPU; ``1b``: the
 TinyLlama-1.1B shape, 22 layers, dim 2048, for a GPU) with a word-level tokenizer made
-here, and generates for the same prompts through :class:`HFBackend` twice: batch size 1,
-then ``--batch-size`` (left padding, length-sorted batches). The tokenizer has no
+here, and generates for the same prompts through :class:`HFBackend` at batch size 1 and at
+``--batch-size`` (left padding, length-sorted batches): a warm-up of each, then
+``--repeats`` interleaved runs of both (who goes first alternating); rates are those of
+the median run, the speedup the median of the paired ones. The tokenizer has no
 end-of-sequence token, so every prompt gets exactly ``--max-new-tokens`` tokens and both
 runs do the same work. Prints one JSON object with both rates and their ratio.
 
@@ -14,6 +16,7 @@ runs do the same work. Prints one JSON object with both rates and their ratio.
 import argparse
 import json
 import random
+import statistics
 import time
 
 import torch
@@ -62,6 +65,12 @@ def timed_generation(backend, prompts, device) -> dict:
     }
 
 
+def median_run(results: list) -> dict:
+    """The run of median time among repeats (its own rates), with every repeat's seconds."""
+    ordered = sorted(results, key=lambda result: result["seconds"])
+    return {**ordered[len(ordered) // 2], "seconds_each": [result["seconds"] for result in results]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=tuple(SIZES), default=None, help="default: 1b on a GPU, tiny on CPU")
@@ -71,6 +80,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timed runs per mode (after one warm-up each)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     size = args.size or ("1b" if device.type == "cuda" else "tiny")
@@ -96,9 +106,16 @@ def main() -> None:
     prompts = [template.render(build_user_message(PROMPTS["P4"], text)) for text in previous_texts]
     one_at_a_time = HFBackend(model, tokenizer, size, batch_size=1, max_new_tokens=args.max_new_tokens)
     batched = HFBackend(model, tokenizer, size, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
-    timed_generation(batched, prompts[: args.batch_size], device)  # warm-up: kernels, allocator
-    single_result = timed_generation(one_at_a_time, prompts, device)
-    batched_result = timed_generation(batched, prompts, device)
+    backends = {"one_at_a_time": one_at_a_time, "batched": batched}
+    for backend in backends.values():  # warm-up of both modes: kernels, allocator, caches
+        timed_generation(backend, prompts[: args.batch_size], device)
+    runs = {mode: [] for mode in backends}
+    for repeat in range(args.repeats):  # interleaved, who goes first alternating
+        order = list(backends) if repeat % 2 == 0 else list(backends)[::-1]
+        for mode in order:
+            runs[mode].append(timed_generation(backends[mode], prompts, device))
+    single_result, batched_result = (median_run(runs[mode]) for mode in backends)
+    speedups = sorted(b["tokens_per_s"] / s["tokens_per_s"] for s, b in zip(runs["one_at_a_time"], runs["batched"]))
     report = {
         "device": (
             torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
@@ -110,7 +127,9 @@ def main() -> None:
         "max_new_tokens": args.max_new_tokens,
         "one_at_a_time": single_result,
         "batched": batched_result,
-        "speedup": round(batched_result["tokens_per_s"] / single_result["tokens_per_s"], 2),
+        "repeats": args.repeats,
+        "speedup": round(statistics.median(speedups), 2),  # median of the paired (same repeat) speedups
+        "speedup_range": [round(speedups[0], 2), round(speedups[-1], 2)],
     }
     print(json.dumps(report, indent=2))
 
