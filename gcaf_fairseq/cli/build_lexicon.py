@@ -5,18 +5,21 @@
 
 Words come from text files (split on white space) and/or an ARPA model's 1-grams; with
 ``--dict`` (a fairseq ``dict.ltr.txt``), words using a symbol outside it are left out and
-counted. Prints a JSON summary.
+counted. An ARPA file whose ``\\data\\`` counts disagree with the n-grams it holds, or
+without its final ``\\end\\`` (a truncated download), is refused. Prints a JSON summary.
 """
 
 import argparse
 import json
 from typing import List, Optional
 
+from .console import setup_logging
 from ..data.lexicon import arpa_unigrams, build_lexicon, write_lexicon
 from ..data.symbol_dictionary import read_dictionary_symbols
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    setup_logging()
     parser = argparse.ArgumentParser(prog="gcaf-build-lexicon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--words", nargs="*", default=[], help="text files whose white-space separated words to include")
     parser.add_argument("--arpa", help="include the 1-grams of this ARPA language model")

@@ -13,6 +13,7 @@ import argparse
 import json
 from typing import List, Optional
 
+from .console import setup_logging
 from ..prep import PrepareError, prepare_slue
 from ..prep.slue import DATASETS
 
@@ -33,18 +34,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--jobs", type=int, default=4, help="audio files read or cut in parallel (default: %(default)s)"
     )
+    parser.add_argument(
+        "--verify-audio", action=argparse.BooleanOptionalAction, default=True,
+        help="decode every audio file in full and check it gives the length its header states, catching "
+        "truncated or corrupt files (default: on; measured 1.7 CPU s per hour of OGG/Vorbis audio, 0.7 for "
+        "FLAC, spread over --jobs; --no-verify-audio reads the headers only)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.clips_dir is not None and args.dataset != "voxceleb":
         parser.error("--clips-dir is for voxceleb only")
     try:
         reports = prepare_slue(
-            args.dataset, args.data, args.out, clips_dir=args.clips_dir, jobs=args.jobs, progress=not args.no_progress
+            args.dataset,
+            args.data,
+            args.out,
+            clips_dir=args.clips_dir,
+            jobs=args.jobs,
+            progress=not args.no_progress,
+            verify_audio=args.verify_audio,
         )
     except (OSError, PrepareError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")

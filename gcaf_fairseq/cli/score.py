@@ -19,6 +19,7 @@ import argparse
 import json
 from typing import List, Optional
 
+from .console import setup_logging
 from ..scoring.aligned_files import ID_FORMATS, AlignmentError, read_aligned, with_line_ids
 from ..scoring.homophones import homophone_scores, read_target_rows, targets_for_aligned
 from ..scoring.ner import CHAR_TABLES, TAG_SETS, ner_scores
@@ -155,13 +156,19 @@ def run(args) -> dict:
                 for label, line in zip(labels, lines):
                     if label.strip() not in allowed:
                         raise ValueError(f"{side} {path}:{line}: label {label.strip()!r} is not one of {allowed}")
-        result = sentiment_scores(aligned.refs, aligned.hyps)
+        result = sentiment_scores(
+            aligned.refs,
+            aligned.hyps,
+            ref_where=[f"{args.ref}:{line}" for line in aligned.ref_lines],
+            hyp_where=[f"{args.hyp}:{line}" for line in aligned.hyp_lines],
+        )
     result["ref"] = args.ref
     result["hyp"] = args.hyp
     return result
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

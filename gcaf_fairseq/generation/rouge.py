@@ -7,13 +7,22 @@ words (whitespace-separated) of the generations. The row "previous GT text" scor
 previous utterance's ground-truth text the same way, over the utterances that have one.
 Utterances with a null generation (no previous utterance) are left out of a row; an
 empty generation counts, with F = 0.
+
+A generation file must hold a record for every utterance of the split (``in_split`` rows
+of the table): a partial file (an unfinished run, one shard) is an error naming the
+counts and the first missing ids, unless ``allow_partial`` is given; then the subset is
+scored and a warning says how many utterances it leaves out.
 """
 
+import logging
 from dataclasses import asdict, dataclass
 from typing import List, Sequence
 
 from ..data.utterance_table import previous_texts, read_utterance_table
 from .generation_file import read_generations
+
+logger = logging.getLogger(__name__)
+MAX_LISTED_IDS = 5
 
 
 @dataclass(frozen=True)
@@ -48,11 +57,43 @@ def score_pairs(name: str, pairs: Sequence, scorer) -> RougeRow:
     return RougeRow(name, sum(scores) / len(scores), sum(words) / len(words), len(pairs))
 
 
-def rouge_table(generation_paths: Sequence, utterances_path, use_stemmer: bool = False) -> List[RougeRow]:
-    """The "previous GT text" row, then one row per generation file (named after its prompt)."""
+def check_complete(path, found_ids: set, split_ids: Sequence[str], utterances_path, allow_partial: bool) -> None:
+    """Refuse (``ValueError``), or with ``allow_partial`` warn about, a generation file
+    without a record for every utterance of the split."""
+    missing = [utterance_id for utterance_id in split_ids if utterance_id not in found_ids]
+    if not missing:
+        return
+    shown = ", ".join(missing[:MAX_LISTED_IDS])
+    if len(missing) > MAX_LISTED_IDS:
+        shown += f", ... ({len(missing) - MAX_LISTED_IDS} more)"
+    message = (
+        f"{path}: records for {len(split_ids) - len(missing)} of the {len(split_ids)} utterances of "
+        f"{utterances_path}; {len(missing)} have none (first: {shown})"
+    )
+    if not allow_partial:
+        raise ValueError(
+            f"{message}. Finish the generation run (rerun it: it resumes) or merge its shards "
+            "(gcaf-merge-generations), or pass --allow-partial to score the subset"
+        )
+    logger.warning(f"{message}; scoring the subset (--allow-partial)")
+
+
+def rouge_table(
+    generation_paths: Sequence, utterances_path, use_stemmer: bool = False, allow_partial: bool = False
+) -> List[RougeRow]:
+    """The "previous GT text" row, then one row per generation file (named after its prompt).
+    A generation file that misses utterances of the split is an error unless
+    ``allow_partial`` (see the module docstring)."""
     rows = read_utterance_table(utterances_path)
     text_of_id = {row["id"]: row["text"] for row in rows}
     scorer = make_scorer(use_stemmer)
+    split_ids = [row["id"] for row in rows if row["in_split"]]
+    untexted = [row["id"] for row in rows if row["in_split"] and row["text"] is None]
+    if untexted:
+        raise ValueError(
+            f"{utterances_path}: {len(untexted)} utterance(s) of the split have no text (first: {untexted[0]}); "
+            "ROUGE needs the ground-truth texts (a blind test split cannot be scored)"
+        )
     records, _ = previous_texts(rows)
     previous_pairs = [(text_of_id[record["id"]], record["text"]) for record in records if record["text"].strip()]
     table = [score_pairs("previous GT text", previous_pairs, scorer)]
@@ -65,6 +106,8 @@ def rouge_table(generation_paths: Sequence, utterances_path, use_stemmer: bool =
             if record["id"] not in text_of_id:
                 raise ValueError(f"{path}:{line_number}: id {record['id']!r} is not in {utterances_path}")
             pairs.append((text_of_id[record["id"]], record["generation"]))
+        found_ids = {record["id"] for record in generations.records}
+        check_complete(path, found_ids, split_ids, utterances_path, allow_partial)
         settings = generations.header["settings"]
         name = f"generated with {settings['prompt_id']} ({settings['backend']['model']})"
         table.append(score_pairs(name, pairs, scorer))

@@ -4,7 +4,11 @@ The source folder is anything in LibriSpeech layout, walked recursively: a Libri
 fold (``librispeech_finetuning/1h/0``), the ``1h`` or ``9h`` folder, the whole
 ``librispeech_finetuning`` folder (10 h), or a LibriSpeech split (``train-clean-100``,
 ``dev-other``, ...). Chapters are found by their ``SPEAKER-CHAPTER.trans.txt`` files
-(``ID WORDS...`` lines, upper case); each listed ``ID`` has ``ID.flac`` beside it.
+(``ID WORDS...`` lines, upper case); each listed ``ID`` has ``ID.flac`` beside it. No
+audio is left out silently: a FLAC without a transcript line, a folder of FLACs without a
+transcript and a transcript named in another case (``84-121123.TRANS.txt``) are errors.
+Every audio file is decoded in full (``verify_audio``) and must give the length its header
+states; a zero or unknown length is an error either way.
 
 Outputs in the output folder, for split name ``SPLIT``::
 
@@ -14,7 +18,9 @@ Outputs in the output folder, for split name ``SPLIT``::
     SPLIT.ltr                 letters as fairseq's libri_labels.py writes them: H I | Y O U |
     dict.ltr.txt              fairseq's released LibriSpeech letter dictionary
     SPLIT.utterances.jsonl    the utterance table (gcaf_fairseq.data.utterance_table)
-    SPLIT.coverage.json       where the previous / next utterances were found
+    SPLIT.coverage.json       where the previous / next utterances were found (a chapter's
+                              end is known from a context root, or from a source chapter
+                              numbered 0..N without a gap)
 
 Utterance ``SPK-CHAP-NNNN`` has stream ``SPK-CHAP`` and position ``NNNN``; its neighbours
 are ``NNNN - 1`` and ``NNNN + 1`` of the same chapter, taken from the source folder or,
@@ -34,11 +40,14 @@ from ..data.atomic_files import write_lines, write_text_atomically
 from ..data.audio import SAMPLE_RATE, write_manifest
 from ..data.letters import WORD_BOUNDARY, letters_line
 from ..data.symbol_dictionary import FAIRSEQ_LETTER_DICTIONARY, write_dictionary
+from ..data.neighbour_index import write_neighbour_index
 from ..data.utterance_table import link_stream_neighbours, write_utterance_table
-from .manifest import PrepareError, checked_audio_headers
+from .manifest import PrepareError, checked_audio_headers, problems_message
 
 TRANSCRIPT_LETTERS = frozenset(symbol for symbol, _ in FAIRSEQ_LETTER_DICTIONARY if symbol != WORD_BOUNDARY)
 TRANSCRIPT_NAME = re.compile(r"(\d+)-(\d+)\.trans\.txt")
+TRANSCRIPT_SUFFIX = ".trans.txt"
+AUDIO_SUFFIX = ".flac"
 UTTERANCE_ID = re.compile(r"(\d+)-(\d+)-(\d+)")
 
 
@@ -71,18 +80,51 @@ def stream_order(stream: str) -> Tuple[int, int]:
 
 
 def find_transcripts(root: Path) -> List[Path]:
-    """Every ``*.trans.txt`` below ``root`` (symbolic links followed), sorted."""
+    """Every ``*.trans.txt`` below ``root`` (symbolic links followed), in any case of the
+    suffix (:func:`read_transcript` refuses a name in another case), sorted."""
     found = []
     for folder, _, names in os.walk(root, followlinks=True):
-        found.extend(Path(folder) / name for name in names if name.endswith(".trans.txt"))
+        found.extend(Path(folder) / name for name in names if name.lower().endswith(TRANSCRIPT_SUFFIX))
     return sorted(found)
+
+
+def audio_folders(root: Path) -> Dict[Path, List[str]]:
+    """``{folder: sorted FLAC names}`` of every folder below ``root`` that holds FLAC files
+    (``.flac`` in any case; symbolic links followed)."""
+    found = {}
+    for folder, _, names in os.walk(root, followlinks=True):
+        flacs = sorted(name for name in names if name.lower().endswith(AUDIO_SUFFIX))
+        if flacs:
+            found[Path(folder)] = flacs
+    return found
+
+
+def listed_names(names: Sequence[str], count: int = 5) -> str:
+    """The first ``count`` names, comma-separated, and how many more there are."""
+    more = f" ... ({len(names) - count} more)" if len(names) > count else ""
+    return ", ".join(names[:count]) + more
+
+
+def transcript_name_problem(path: Path) -> str:
+    """Why ``path`` (a ``*.trans.txt`` in any case) is not a chapter transcript name, or ''."""
+    if TRANSCRIPT_NAME.fullmatch(path.name) is not None:
+        return ""
+    name_match = TRANSCRIPT_NAME.fullmatch(path.name.lower())
+    if name_match is not None:
+        wanted = f"{name_match.group(1)}-{name_match.group(2)}{TRANSCRIPT_SUFFIX}"
+        return (
+            f"{path}: a transcript file must be named SPEAKER-CHAPTER.trans.txt in lower case: "
+            f"rename it to {wanted}, or its chapter's audio is left out"
+        )
+    return f"{path}: a transcript file must be named SPEAKER-CHAPTER.trans.txt"
 
 
 def read_transcript(path: Path) -> List[Utterance]:
     """The utterances of one ``SPK-CHAP.trans.txt``; errors name the file and line."""
+    problem = transcript_name_problem(path)
+    if problem:
+        raise PrepareError(problem)
     name_match = TRANSCRIPT_NAME.fullmatch(path.name)
-    if name_match is None:
-        raise PrepareError(f"{path}: a transcript file must be named SPEAKER-CHAPTER.trans.txt")
     chapter_key = (int(name_match.group(1)), int(name_match.group(2)))
     utterances = []
     with open(path, encoding="utf-8") as lines:
@@ -109,13 +151,15 @@ def read_transcript(path: Path) -> List[Utterance]:
 
 def read_source_utterances(source: Path) -> Dict[str, Utterance]:
     """``{id: Utterance}`` of every transcript below ``source``, checked: ids unique, letters
-    in the LibriSpeech set, audio present, and no FLAC without a transcript line."""
+    in the LibriSpeech set, audio present, and no FLAC left out: every folder holding FLAC
+    files has a transcript, and every FLAC has a transcript line."""
     transcripts = find_transcripts(source)
     if not transcripts:
         raise PrepareError(f"{source}: no SPEAKER-CHAPTER.trans.txt below this folder (LibriSpeech layout expected)")
     utterances = {}
+    listed: Dict[Path, set] = {}
     for transcript in transcripts:
-        listed = set()
+        listed.setdefault(transcript.parent, set())
         for utterance in read_transcript(transcript):
             if utterance.id in utterances:
                 first_where = utterances[utterance.id].where
@@ -129,11 +173,24 @@ def read_source_utterances(source: Path) -> Dict[str, Utterance]:
             if not utterance.audio.is_file():
                 raise PrepareError(f"{utterance.where}: audio {utterance.audio} is missing")
             utterances[utterance.id] = utterance
-            listed.add(utterance.audio.name)
-        unlisted = sorted(path.name for path in transcript.parent.glob("*.flac") if path.name not in listed)
+            listed[transcript.parent].add(utterance.audio.name)
+    problems = []
+    for folder, flacs in sorted(audio_folders(source).items()):
+        if folder not in listed:
+            problems.append(
+                f"{folder}: {len(flacs)} FLAC file(s) ({listed_names(flacs)}) but no SPEAKER-CHAPTER.trans.txt: "
+                "add the chapter's transcript, or move the audio out of the source folder"
+            )
+            continue
+        unlisted = [name for name in flacs if name not in listed[folder]]
         if unlisted:
-            more = " ..." if len(unlisted) > 5 else ""
-            raise PrepareError(f"{transcript}: no line for {', '.join(unlisted[:5])}{more}")
+            folder_transcripts = ", ".join(str(path) for path in transcripts if path.parent == folder)
+            problems.append(
+                f"{folder_transcripts}: no line for {listed_names(unlisted)}: add a line for each, or move the "
+                "audio out of the source folder"
+            )
+    if problems:
+        raise PrepareError(problems_message(problems))
     return utterances
 
 
@@ -145,7 +202,7 @@ def read_context_utterances(context_roots: Sequence[Path], streams: set) -> Tupl
         if not root.is_dir():
             raise PrepareError(f"context root {root} is not a folder")
         for transcript in find_transcripts(root):
-            name_match = TRANSCRIPT_NAME.fullmatch(transcript.name)
+            name_match = TRANSCRIPT_NAME.fullmatch(transcript.name.lower())
             if name_match is None or f"{name_match.group(1)}-{name_match.group(2)}" not in streams:
                 continue
             found_streams.add(f"{name_match.group(1)}-{name_match.group(2)}")
@@ -168,11 +225,31 @@ def table_row(utterance: Utterance, in_split: bool) -> dict:
     }
 
 
+def chapter_last_numbers(
+    utterances: Dict[str, Utterance], context_utterances: Dict[str, Utterance], context_streams: set
+) -> Dict[str, int]:
+    """``{chapter: its last utterance number}`` of the chapters whose end is known: those
+    found in a context root (a full LibriSpeech tree), and those the source holds whole,
+    i.e. whose utterances are numbered 0, 1, ..., N without a gap (a LibriSpeech split;
+    a Libri-light fold keeps a few utterances of each chapter, so a gap or a missing 0
+    leaves its end unknown)."""
+    numbers: Dict[str, List[int]] = {}
+    for utterance in utterances.values():
+        numbers.setdefault(utterance.stream, []).append(utterance.number)
+    last_numbers = {
+        stream: max(chapter) for stream, chapter in numbers.items() if sorted(chapter) == list(range(len(chapter)))
+    }
+    for utterance in list(context_utterances.values()) + list(utterances.values()):
+        if utterance.stream in context_streams:
+            last_numbers[utterance.stream] = max(last_numbers.get(utterance.stream, -1), utterance.number)
+    return last_numbers
+
+
 def neighbour_coverage(rows: List[dict], last_numbers: Dict[str, int]) -> dict:
     """Counts, over the split's utterances, of where the previous / next one was found:
     ``in_split``, ``context_root``, none because the utterance opens (``chapter_start``) or
     closes (``chapter_end``) its chapter, or ``not_found``. ``last_numbers`` holds the last
-    utterance number of the chapters found complete (in a context root)."""
+    utterance number of the chapters whose end is known (:func:`chapter_last_numbers`)."""
     in_split_ids = {row["id"] for row in rows if row["in_split"]}
     coverage = {
         "prev": {"in_split": 0, "context_root": 0, "chapter_start": 0, "not_found": 0},
@@ -201,6 +278,7 @@ def prepare_librispeech(
     context_roots: Sequence = (),
     jobs: int = 4,
     progress: bool = True,
+    verify_audio: bool = True,
 ) -> dict:
     """Write the manifest, labels, dictionary, utterance table and coverage report of one
     split (see the module docstring); rerunning with the same inputs rewrites the same bytes.
@@ -211,8 +289,11 @@ def prepare_librispeech(
         split: the split name ``SPLIT`` of the output files.
         context_roots: full LibriSpeech trees where neighbours missing from ``source`` are
             looked up.
-        jobs: audio headers read in parallel.
+        jobs: audio headers read (and files decoded) in parallel.
         progress: show a progress bar on stderr.
+        verify_audio: decode every audio file in full and check that it gives the length
+            its header states (catches truncated or corrupt files that fairseq would fail on
+            mid-training); without it only the headers are read.
 
     Returns:
         The coverage report written to ``SPLIT.coverage.json``: ``split``, ``utterances``,
@@ -221,8 +302,9 @@ def prepare_librispeech(
 
     Raises:
         PrepareError: malformed input, naming the file and line (transcript line without
-            words or audio, unknown characters, a duplicate id, audio that is not 16 kHz
-            mono or cannot be read, ...).
+            words or audio, unknown characters, a duplicate id, a FLAC without a transcript
+            or a transcript line, audio that is not 16 kHz mono, cannot be read, has a zero
+            or unknown length or (``verify_audio``) does not decode, ...).
     """
     source = Path(source).absolute()
     out_dir = Path(out_dir)
@@ -249,7 +331,11 @@ def prepare_librispeech(
 
     listed_audio = list(utterances.values()) + list(neighbours.values())
     headers = checked_audio_headers(
-        {utterance.audio: utterance.where for utterance in listed_audio}, jobs, progress, f"audio headers ({split})"
+        {utterance.audio: utterance.where for utterance in listed_audio},
+        jobs,
+        progress,
+        f"audio headers ({split})",
+        verify=verify_audio,
     )
 
     ordered = sorted(utterances.values(), key=lambda utterance: (stream_order(utterance.stream), utterance.number))
@@ -263,11 +349,9 @@ def prepare_librispeech(
     write_lines(out_dir / f"{split}.ltr", [letters_line(utterance.text, final_boundary=True) for utterance in ordered])
     write_dictionary(out_dir / "dict.ltr.txt", FAIRSEQ_LETTER_DICTIONARY)
     write_utterance_table(out_dir / f"{split}.utterances.jsonl", rows)
+    write_neighbour_index(out_dir / f"{split}.utterances.jsonl", rows, {u.id: headers[u.audio].frames for u in listed_audio})
 
-    last_numbers = {}
-    for utterance in list(context_utterances.values()) + list(utterances.values()):
-        if utterance.stream in context_streams:
-            last_numbers[utterance.stream] = max(last_numbers.get(utterance.stream, -1), utterance.number)
+    last_numbers = chapter_last_numbers(utterances, context_utterances, context_streams)
     report = {
         "split": split,
         "utterances": len(ordered),

@@ -31,9 +31,11 @@ Output (``--out``), ``{split}`` in ``fine-tune``, ``dev``, ``test``::
 Text rules (SLUE-toolkit's): VoxPopuli ASR text drops ``. ; ? !`` and squeezes white
 space (commas stay); VoxCeleb ASR text is ``normalized_text`` as it is; NER labels follow
 :mod:`gcaf_fairseq.prep.ner_labels`. VoxCeleb rows whose sentiment is not Negative,
-Neutral or Positive are dropped from the split (counted in the coverage report) but stay
+Neutral or Positive (``<mixed>``, ``Disagreement``) are dropped from the split (counted in the coverage report) but stay
 in their stream: when they neighbour a kept clip they get a table row with
-``in_split: false``. VoxCeleb manifest lengths are ``int(16000 * (end - start))``.
+``in_split: false``; a sentiment that is a near miss of a class name (``positive``,
+``Negative `` with a space) is an error naming the tsv line, not a drop. VoxCeleb
+manifest lengths are ``int(16000 * (end - start))``.
 
 Streams (utterance table): VoxPopuli id ``SESSION-LANG_TIMESTAMP_SEGMENT`` -> stream
 ``SESSION``, ordered by timestamp then segment; VoxCeleb id ``SPEAKER_VIDEO_CLIP`` ->
@@ -56,8 +58,10 @@ from tqdm import tqdm
 
 from ..data.atomic_files import write_lines, write_text_atomically
 from ..data.audio import SAMPLE_RATE, write_manifest
+from ..data.label_near_miss import near_miss
 from ..data.letters import letters_line
 from ..data.symbol_dictionary import count_symbols, write_dictionary
+from ..data.neighbour_index import write_neighbour_index
 from ..data.utterance_table import link_stream_neighbours, write_utterance_table
 from .manifest import (
     AudioHeader,
@@ -201,6 +205,14 @@ def read_voxceleb_row(row: TsvRow, blind: bool) -> Utterance:
     if blind:
         return Utterance(row.values["id"], row.where, None, start_second=start_second, end_second=end_second)
     sentiment = row.values["sentiment"]
+    if sentiment not in SENTIMENTS:
+        near = sentiment_near_miss(sentiment)
+        if near is not None:
+            raise PrepareError(
+                f"{row.where}: sentiment {sentiment!r} is not one of {', '.join(SENTIMENTS)} but looks like "
+                f"{near!r} (case, white space or a typo): fix the label; other labels (such as <mixed>) are "
+                "dropped from the split and counted"
+            )
     return Utterance(
         row.values["id"],
         row.where,
@@ -210,6 +222,12 @@ def read_voxceleb_row(row: TsvRow, blind: bool) -> Utterance:
         start_second=start_second,
         end_second=end_second,
     )
+
+
+def sentiment_near_miss(label: str) -> Optional[str]:
+    """The SLUE class ``label`` is a near miss of (same letters in another case or with
+    white space around them, or one or two letters off), or None."""
+    return near_miss(label, SENTIMENTS)
 
 
 def read_split(data_dir: Path, dataset: str, split: str) -> Split:
@@ -289,12 +307,15 @@ def neighbour_coverage(rows: List[dict]) -> dict:
     return coverage
 
 
-def check_audio(splits: List[Split], jobs: int, progress: bool) -> None:
+def check_audio(splits: List[Split], jobs: int, progress: bool, verify: bool = True) -> None:
     """Read every source audio header into ``split.headers``; refuse audio that is not
-    16 kHz mono."""
+    16 kHz mono or has a zero or unknown length, and with ``verify`` audio that does not
+    decode to its header's length."""
     for split in splits:
         where_listed = {split.source_audio[utterance.id]: utterance.where for utterance in split.utterances}
-        split.headers = checked_audio_headers(where_listed, jobs, progress, f"audio headers ({split.name})")
+        split.headers = checked_audio_headers(
+            where_listed, jobs, progress, f"audio headers ({split.name})", verify=verify
+        )
 
 
 def clip_frames(utterance: Utterance, header: AudioHeader) -> Tuple[int, int]:
@@ -363,6 +384,7 @@ def prepare_slue(
     clips_dir=None,
     jobs: int = 4,
     progress: bool = True,
+    verify_audio: bool = True,
 ) -> Dict[str, dict]:
     """Write the SLUE-toolkit manifests, labels and dictionaries of ``dataset`` and our
     utterance tables and coverage reports (see the module docstring). Every input is read
@@ -374,15 +396,19 @@ def prepare_slue(
         out_dir: the manifest folder (created if needed).
         clips_dir: VoxCeleb only: where the cut clips go, as ``clips_dir/{split}/ID.flac``
             (default: the release folder, as SLUE-toolkit does).
-        jobs: audio files read or cut in parallel.
+        jobs: audio files read, decoded or cut in parallel.
         progress: show progress bars on stderr.
+        verify_audio: decode every source audio file in full and check that it gives the
+            length its header states (VoxPopuli OGG, VoxCeleb raw FLAC).
 
     Returns:
         ``{split: coverage report}``; each report is also written to ``{split}.coverage.json``.
 
     Raises:
         PrepareError: malformed input, naming the file and line (tsv row, NER field,
-            missing audio, audio not 16 kHz mono, clip times outside the raw clip).
+            a sentiment that looks like a class name but differs in case or white space,
+            missing audio, audio not 16 kHz mono, of zero or unknown length or (with
+            ``verify_audio``) not decoding, clip times outside the raw clip).
     """
     if dataset not in DATASETS:
         raise PrepareError(f"unknown SLUE dataset {dataset!r}; choose {' or '.join(DATASETS)}")
@@ -392,7 +418,7 @@ def prepare_slue(
     if not data_dir.is_dir():
         raise PrepareError(f"release folder {data_dir} is not a folder")
     splits = [read_split(data_dir, dataset, split) for split in SPLITS]
-    check_audio(splits, jobs, progress)
+    check_audio(splits, jobs, progress, verify_audio)
     if dataset == "voxceleb":
         for split in splits:
             check_voxceleb_times(split)
@@ -429,6 +455,7 @@ def prepare_slue(
         if dataset == "voxpopuli":
             write_symlink_atomically(out_dir / "e2e_ner" / f"{split.name}.tsv", f"../{split.name}.tsv")
         write_utterance_table(out_dir / f"{split.name}.utterances.jsonl", rows)
+        write_neighbour_index(out_dir / f"{split.name}.utterances.jsonl", rows)
 
         dropped = split.dropped_sentiments
         report = {

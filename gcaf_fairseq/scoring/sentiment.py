@@ -6,22 +6,57 @@ scikit-learn computes every number, so it matches by construction: macro F1 is
 absent from both does not count), ``zero_division`` at its default (an undefined
 precision/recall counts as 0; the warning is silenced). SLUE's ``"micro"`` entry is
 sklearn's ``average="weighted"``; we report it as ``weighted_*``.
+
+A label that is a near miss of a SLUE class (``positive``, ``Neu tral``, ``Positve``), or
+two labels that differ only in case, are an error naming the file and line: scored as they
+are, they would make a class of their own and a plausible but wrong F1.
 """
 
 import warnings
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
+
+from ..data.label_near_miss import near_miss
 
 SLUE_SENTIMENT_CLASSES = ("Negative", "Neutral", "Positive")
 
 
-def sentiment_scores(refs: Sequence[str], hyps: Sequence[str]) -> Dict[str, object]:
+def check_label_names(
+    labels: Sequence[str], side: str, where: Optional[Sequence[str]] = None, spellings: Optional[dict] = None
+) -> None:
+    """Refuse a label (already stripped) that is a near miss of a SLUE class or differs
+    only in case from another label (of ``labels`` or, across calls, of ``spellings``:
+    ``{casefolded: first spelling}``); ``where`` gives each label's ``path:line`` for the
+    message (else its 1-based utterance number)."""
+    first_spelling = spellings if spellings is not None else {}
+    for index, label in enumerate(labels):
+        place = where[index] if where is not None else f"utterance {index + 1}"
+        near = near_miss(label, SLUE_SENTIMENT_CLASSES)
+        if near is not None:
+            raise ValueError(
+                f"{side} {place}: label {label!r} looks like the SLUE class {near!r} (case, white space or a "
+                "typo): fix the label"
+            )
+        other = first_spelling.setdefault(label.casefold(), label)
+        if other != label:
+            raise ValueError(
+                f"{side} {place}: label {label!r} differs from the label {other!r} only in case: use one spelling"
+            )
+
+
+def sentiment_scores(
+    refs: Sequence[str],
+    hyps: Sequence[str],
+    ref_where: Optional[Sequence[str]] = None,
+    hyp_where: Optional[Sequence[str]] = None,
+) -> Dict[str, object]:
     """Scores aligned label lists (labels are stripped of surrounding whitespace).
 
     Returns, in percent (unrounded): ``macro_f1``, ``macro_precision``, ``macro_recall``,
     ``weighted_f1``, ``weighted_precision``, ``weighted_recall``, ``accuracy``; ``per_class``
     ``{label: {precision, recall, f1, num_ref, num_hyp, num_correct}}``; ``classes`` (the
     labels scored, sorted) and ``num_utterances``. ``ValueError`` for unequal lengths, no
-    utterances or an empty label.
+    utterances, an empty label or a near miss of a class name (:func:`check_label_names`;
+    ``ref_where`` / ``hyp_where``, each label's ``path:line``, name it in the message).
     """
     from sklearn.exceptions import UndefinedMetricWarning
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
@@ -35,6 +70,9 @@ def sentiment_scores(refs: Sequence[str], hyps: Sequence[str]) -> Dict[str, obje
     for name, labels in (("reference", refs), ("hypothesis", hyps)):
         if "" in labels:
             raise ValueError(f"empty {name} label at utterance {labels.index('') + 1}")
+    spellings: Dict[str, str] = {}
+    check_label_names(refs, "reference", ref_where, spellings)
+    check_label_names(hyps, "hypothesis", hyp_where, spellings)
     classes = sorted(set(refs) | set(hyps))
 
     result: Dict[str, object] = {}
