@@ -154,3 +154,66 @@ def test_unknown_id_error_names_id_and_path(tmp_path):
     _write_store(path, {"a": np.ones(DIM)}, "cls")
     with pytest.raises(KeyError, match=f"'missing'.*{path}"):
         ContextStore(str(path)).get("missing")
+
+
+# --- values read back, and opening in workers ---------------------------------------------------
+
+
+def _corrupt_value(path, row, column, bits=0x7E00):
+    """Overwrite one float16 value of embedding row ``row`` in place (0x7E00: NaN, 0x7C00: inf)."""
+    with open(path, "r+b") as store_file:
+        store_file.seek(16 + (row * DIM + column) * 2)
+        store_file.write(int(bits).to_bytes(2, "little"))
+
+
+@pytest.mark.parametrize("bits", [0x7E00, 0x7C00, 0xFC00])  # NaN, +inf, -inf
+def test_reader_refuses_non_finite_values_naming_the_utterance_and_the_store(tmp_path, bits):
+    path = tmp_path / "seq.ctx"
+    _write_store(path, {"a": np.ones((3, DIM)), "b": np.zeros((0, DIM)), "c": np.ones((2, DIM)), "d": np.ones((1, DIM))}, "sequence")
+    _corrupt_value(path, row=4, column=DIM - 1, bits=bits)  # rows: a 0-2, c 3-4, d 5
+    with pytest.raises(ContextStoreError, match=rf"{path}: the context of utterance 'c' \(index 2, embedding row 4\) holds non-finite"):
+        ContextStore(str(path))
+    assert ContextStore(str(path), check_values=False).get("a").shape == (3, DIM)  # opt-out for inspection
+
+
+def test_the_largest_finite_float16_is_accepted(tmp_path):
+    path = tmp_path / "cls.ctx"
+    _write_store(path, {"a": np.full(DIM, 65504.0), "b": np.full(DIM, -65504.0)}, "cls")
+    assert ContextStore(str(path)).get("b")[0, 0] == -65504.0
+
+
+def test_workers_map_the_store_without_parsing_the_header_again(tmp_path, monkeypatch):
+    path = tmp_path / "seq.ctx"
+    _write_store(path, {"a": np.full((2, DIM), 0.5), "b": np.ones((1, DIM))}, "sequence", meta={"encoder": "x"})
+    payload = pickle.dumps(ContextStore(str(path)))
+    opened = []
+    monkeypatch.setattr(ContextStore, "_read_header", lambda self: opened.append(self.path) or pytest.fail("header parsed"))
+    monkeypatch.setattr(ContextStore, "check_values", lambda self: pytest.fail("values checked again"))
+    worker_copy = pickle.loads(payload)
+    np.testing.assert_array_equal(worker_copy.get_by_index(0), np.full((2, DIM), 0.5, np.float16))
+    assert len(worker_copy) == 2 and worker_copy.lengths.tolist() == [2, 1] and worker_copy.pooling == "sequence"
+    monkeypatch.undo()
+    assert worker_copy.ids == ["a", "b"] and worker_copy.meta == {"encoder": "x"} and worker_copy.index("b") == 1
+
+
+def test_a_store_rewritten_since_it_was_pickled_is_opened_afresh(tmp_path):
+    path = tmp_path / "cls.ctx"
+    _write_store(path, {"a": np.ones(DIM)}, "cls")
+    payload = pickle.dumps(ContextStore(str(path)))
+    _write_store(path, {"x": np.ones(DIM), "y": np.ones(DIM), "z": np.ones(DIM)}, "cls")
+    os.utime(path, ns=(1, 1))  # a different modification time, whatever the clock's resolution
+    assert pickle.loads(payload).ids == ["x", "y", "z"]
+    older_pickle = ContextStore.__new__(ContextStore)
+    older_pickle.__setstate__({"path": str(path)})  # the state of stores pickled by earlier versions
+    assert older_pickle.ids == ["x", "y", "z"]
+
+
+def test_duplicate_ids_in_a_foreign_header_are_refused_at_the_first_lookup(tmp_path):
+    path = tmp_path / "cls.ctx"
+    _write_store(path, {"a": np.ones(DIM), "b": np.ones(DIM)}, "cls")
+    raw = path.read_bytes()
+    header_offset = int.from_bytes(raw[8:16], "little")
+    path.write_bytes(raw[:header_offset] + raw[header_offset:].replace(b'"ids": ["a", "b"]', b'"ids": ["a", "a"]'))
+    store = ContextStore(str(path))
+    with pytest.raises(ContextStoreError, match="duplicate ids"):
+        "a" in store

@@ -52,6 +52,7 @@ def test_sentiment_fine_tuning_and_prediction_end_to_end(sentiment_corpus, w2v_c
     assert report.train_losses[-1] < report.train_losses[0]
     assert "macro_f1" in report.valid[-1] and "accuracy" in report.valid[-1]
     assert (save_dir / "checkpoint_best.pt").exists()
+    assert torch.load(save_dir / "checkpoint_best.pt", weights_only=True)["task_state"]["label_names"] == LABELS
 
     predictions = tmp_path / "dev.sent.pred"
     predict_main(["--checkpoint", str(save_dir / "checkpoint_best.pt"), "--data", str(sentiment_corpus),
@@ -120,5 +121,70 @@ def test_classification_labels_are_checked(sentiment_corpus, copy_of):
     with pytest.raises(ValueError, match=r"dev\.sent:5: label 'Happy' is not one of"):
         task.load_dataset("dev")
     (data / "dev.sent").write_text("\n".join(lines[:3]) + "\n")
-    with pytest.raises(ValueError, match=r"has 3 labels for the 12 utterances"):
+    with pytest.raises(ValueError, match=r"dev\.sent has 3 lines but .*dev\.tsv has 12 utterance rows"):
         make_task(data, labels="sent").load_dataset("dev")
+
+
+# --- class names travel with the model -----------------------------------------------------------
+
+
+def _classifier_checkpoint(sentiment_corpus, w2v_checkpoint, path, always: str):
+    """A wav2vec2_context_seq_cls checkpoint trained (as far as its task state goes) on
+    ``sentiment_corpus``, whose classifier predicts the class ``always`` for every utterance."""
+    from gcaf_fairseq.models import Wav2Vec2ContextSeqClsConfig
+
+    task = make_task(sentiment_corpus, labels="sent")
+    cfg = Wav2Vec2ContextSeqClsConfig(
+        w2v_path=str(w2v_checkpoint), data=str(sentiment_corpus), normalize=False, ddp_backend="pytorch_ddp",
+        mask_channel_length=8, mask_channel_prob=0.25,
+    )
+    cfg._name = "wav2vec2_context_seq_cls"
+    torch.manual_seed(0)
+    model = task.build_model(OmegaConf.structured(cfg))
+    last = model.classifier.layers[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([10.0 if name == always else 0.0 for name in LABELS]))
+    state = {
+        "cfg": {"task": {**OmegaConf.to_container(task.cfg, resolve=True, enum_to_str=True), "_name": "audio_context_finetuning"},
+                "model": OmegaConf.to_container(model.cfg, resolve=True, enum_to_str=True)},
+        "model": model.state_dict(),
+        "task_state": task.state_dict(),
+        "optimizer_history": [{"criterion_name": "seq_cls_context", "optimizer_name": "adam", "lr_scheduler_state": {}, "num_updates": 0}],
+        "extra_state": {"train_iterator": None},
+    }
+    torch.save(state, path)
+    return state
+
+
+def test_class_names_are_saved_and_remapped_by_name_at_prediction(sentiment_corpus, w2v_checkpoint, copy_of, tmp_path, caplog):
+    checkpoint = tmp_path / "always_positive.pt"
+    state = _classifier_checkpoint(sentiment_corpus, w2v_checkpoint, checkpoint, always="Positive")
+    data = copy_of(sentiment_corpus, "reordered")
+    (data / "labels.sent.txt").write_text("Positive\nNegative\nNeutral\n")  # same names, another order
+    from gcaf_fairseq.decoding.label_prediction import predict_labels
+
+    with caplog.at_level("WARNING"):
+        summary = predict_labels(str(checkpoint), str(data), "dev", str(tmp_path / "dev.pred"), device="cpu")
+    predicted = {line.split("\t")[1] for line in (tmp_path / "dev.pred").read_text().splitlines()}
+    assert predicted == {"Positive"}  # not "Neutral", the data file's index 2
+    reference = [line.split("\t")[1] for line in (tmp_path / "dev.pred.ref").read_text().splitlines()]
+    assert sorted(set(reference)) == LABELS and summary["accuracy"] == pytest.approx(100 * reference.count("Positive") / 12)
+    assert "remapped by name" in caplog.text
+    assert state["task_state"]["label_names"] == LABELS  # in the checkpoint, fairseq-style
+    assert torch.load(checkpoint, weights_only=True)["task_state"]["label_names"] == LABELS
+
+    (data / "labels.sent.txt").write_text("Negative\nNeutral\nHappy\n")
+    with pytest.raises(ValueError, match=r"the checkpoint's class names \['Negative', 'Neutral', 'Positive'\] differ from .*labels.sent.txt's \['Negative', 'Neutral', 'Happy'\]"):
+        predict_labels(str(checkpoint), str(data), "dev", str(tmp_path / "dev2.pred"), device="cpu")
+
+
+def test_checkpoints_without_class_names_keep_loading_with_a_warning(sentiment_corpus, caplog):
+    task = make_task(sentiment_corpus, labels="sent")
+    with caplog.at_level("WARNING"):
+        task.load_state_dict({"target_dictionary": None})  # written before the names were saved
+    assert task.label_names == LABELS
+    assert "the checkpoint stores no class names" in caplog.text
+    task = make_task(sentiment_corpus, labels="sent")
+    with pytest.raises(ValueError, match="the checkpoint holds a CTC model"):
+        task.load_state_dict({"target_dictionary": None, "label_names": None})

@@ -412,3 +412,26 @@ def test_unknown_context_choices_are_refused_in_one_place(option, value, choices
         validate_context_config(cfg)
     with pytest.raises(ValueError, match=message):
         build_context_head(cfg, frame_dim=16)
+
+
+# --- the CTC dictionary travels with the model ---------------------------------------------------
+
+
+def test_a_checkpoints_dictionary_is_checked_against_the_datas(corpus, copy_of):
+    saved = make_task(corpus).target_dictionary  # what fairseq keeps in the checkpoint's task state
+    data = copy_of(corpus, "other_dictionary")
+    lines = (data / "dict.ltr.txt").read_text().splitlines()
+    (data / "dict.ltr.txt").write_text("\n".join(lines + ["Ä 1"]) + "\n")
+    with pytest.raises(ValueError, match=r"dict.ltr.txt is not the checkpoint's CTC dictionary: symbols only in .*dict.ltr.txt: \['Ä'\]"):
+        make_task(data).load_state_dict({"target_dictionary": saved, "label_names": None})
+    # The same symbols in another order: fairseq-generate would print through the wrong indices.
+    (data / "dict.ltr.txt").write_text("\n".join([lines[1], lines[0]] + lines[2:]) + "\n")
+    with pytest.raises(ValueError, match=rf"first difference at index 4 \({lines[1].split()[0]!r} here, {lines[0].split()[0]!r} in the checkpoint\)"):
+        make_task(data).load_state_dict({"target_dictionary": saved, "label_names": None})
+    (data / "dict.ltr.txt").unlink()  # no dictionary in the data: the checkpoint's decodes
+    task = make_task(data)
+    task.load_state_dict({"target_dictionary": saved, "label_names": None})
+    task.load_dataset("test")
+    assert task.target_dictionary.symbols == saved.symbols
+    (data / "dict.ltr.txt").write_text("\n".join(lines) + "\n")  # the checkpoint's own: loads
+    make_task(data).load_state_dict({"target_dictionary": saved, "label_names": None})

@@ -1,25 +1,26 @@
 """A split's utterances joined with their context, checked against the manifest and the model:
 the rows of a context store (text context) or the neighbours' audio (audio context).
 
-The task resolves the options (the running command's store or table wins over the one saved
-with the checkpoint) and hands them over with the model's config; these functions decide what
-is read, fail naming the file and the first ids where the data does not fit the model, and
-count what is missing under ``context_missing=zero``.
+Which store or table a split is joined with is decided once, by :func:`context_paths`: when
+training, the running config's; when decoding a checkpoint, only what the command gives (a
+checkpoint's saved paths are read only with ``context_from_checkpoint``). The task hands the
+result over with the model's config; :func:`join_context` decides what is read, fails naming
+the file and the first ids where the data does not fit the model, and counts what is missing
+under ``context_missing=zero``.
 """
 
 import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..models.context_config import window_neighbour_offsets
 from .context_store import ContextStore
 from .manifest import file_audio_dataset, manifest_utterance_ids
-from .neighbour_audio import NeighbourAudioDataset, find_neighbours
-from .utterance_table import read_utterance_table
+from .neighbour_audio import NeighbourAudioDataset
+from .neighbour_index import load_neighbour_index, window_neighbour_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,45 @@ class ContextJoin:
     store: Optional[ContextStore] = None  # text context
     rows: Optional[np.ndarray] = None  # (utterances,) int64: each dataset index's store row, -1 where missing
     missing: Optional[int] = None  # utterances (store) or neighbours (table) missing; None: nothing was read
+
+
+def context_paths(command_cfg, saved_cfg, model_cfg, split: str) -> Tuple[Optional[str], Optional[str]]:
+    """The context store and utterance table templates ``split`` is joined with.
+
+    Args:
+        command_cfg: the running command's task config (``context_store``, ``utterance_table``,
+            ``context_from_checkpoint``).
+        saved_cfg: the task config saved in the checkpoint being decoded (what fairseq-generate
+            and fairseq-validate pass to ``load_dataset``), or ``None`` when training, where the
+            running config is the only one.
+        model_cfg: the model's config, ``None`` before a model is built.
+
+    When decoding, a checkpoint's saved paths are never read silently: an injection model whose
+    command gives no store (or table) fails naming the saved one, unless the command opts in
+    with ``context_from_checkpoint``; an aware model (E, B) decodes from the current audio alone.
+    """
+    store, table = command_cfg.context_store, command_cfg.utterance_table
+    source = getattr(model_cfg, "context_source", "none")
+    if saved_cfg is None or saved_cfg is command_cfg or source == "none":
+        return store, table
+    audio = source == "audio"
+    option, flag = ("utterance_table", "--utterance-table") if audio else ("context_store", "--context-store")
+    given = table if audio else store
+    saved = getattr(saved_cfg, option, None)  # checkpoints of older versions may lack the key
+    if given or not saved:
+        return store, table
+    if command_cfg.context_from_checkpoint:
+        logger.info(f"{split}: {option} {saved} saved in the checkpoint (context_from_checkpoint)")
+        return (store, saved) if audio else (saved, table)
+    if model_cfg.context_use == "injection":
+        raise ValueError(
+            f"this checkpoint was trained with task.{option}={saved}, but the decoding command gives no "
+            f"{option}: the model needs one for split '{split}'. Pass {flag} TEMPLATE (task.{option}) "
+            f"for the data you decode, or --context-from-checkpoint (task.context_from_checkpoint=true) "
+            "to use the saved one"
+        )
+    logger.info(f"{split}: the aware model decodes from the current audio alone; the checkpoint's {option} {saved} is not read")
+    return store, table
 
 
 def join_context(
@@ -133,7 +173,8 @@ def join_neighbour_audio(dataset, split: str, model_cfg, manifest: str, template
         logger.warning(f"{split}: no utterance table at {path}; no context loss is computed on this split")
         return ContextJoin(dataset)
     offsets = window_neighbour_offsets(model_cfg.context_window, model_cfg.context_offset)
-    lookup = find_neighbours(read_utterance_table(path), manifest_utterance_ids(dataset), offsets, path)
+    # The table's neighbour index ({split}.neighbours.npz), built once where preparation did not.
+    lookup = load_neighbour_index(path).neighbours(manifest_utterance_ids(dataset), offsets)
     if lookup.missing and context_missing != "zero":
         raise ValueError(
             f"{len(lookup.missing)} neighbours of utterances of {manifest} are missing "
@@ -141,7 +182,7 @@ def join_neighbour_audio(dataset, split: str, model_cfg, manifest: str, template
             "Fix the table or the audio, or set task.context_missing=zero to go without them"
         )
     logger.info(f"{split}: neighbours at relative positions {offsets} from {path}: {lookup.counts()}")
-    return ContextJoin(NeighbourAudioDataset(dataset, lookup.paths, file_audio_dataset(dataset)), missing=len(lookup.missing))
+    return ContextJoin(NeighbourAudioDataset(dataset, lookup, file_audio_dataset(dataset)), missing=len(lookup.missing))
 
 
 def split_path(template: str, split: str, option: str) -> str:

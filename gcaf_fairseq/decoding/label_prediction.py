@@ -16,30 +16,43 @@ def predict_labels(
     out: str,
     context_store: Optional[str] = None,
     context_missing: Optional[str] = None,
+    utterance_table: Optional[str] = None,
+    context_from_checkpoint: bool = False,
     max_tokens: int = 1_400_000,
     device: str = "auto",
 ) -> Dict:
     """Write ``out`` (``ID<TAB>LABEL`` per utterance, sorted by id) and ``out.ref`` (the
     reference labels of ``{split}.{labels}`` in the same form), atomically, for
     ``gcaf-score sentiment --id-format tsv``; return a summary with the macro F1
-    (scikit-learn's, in percent) and the accuracy."""
-    from fairseq import checkpoint_utils, utils
+    (scikit-learn's, in percent) and the accuracy.
+
+    As with fairseq-generate, only this call's ``context_store`` / ``utterance_table`` are read
+    (the checkpoint's saved ones with ``context_from_checkpoint``): an injection model without
+    them fails naming the saved path; an aware model predicts from the current audio alone."""
+    import copy
+
+    from fairseq import checkpoint_utils, tasks, utils
+    from omegaconf import open_dict
     from sklearn.metrics import f1_score
 
     from .. import register
 
     register()  # the checkpoint names this plugin's task and model
-    overrides = {"data": data}
-    if context_store is not None:
-        overrides["context_store"] = context_store
-    if context_missing is not None:
-        overrides["context_missing"] = context_missing
-    models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], arg_overrides=overrides)
+    state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint, {"data": data})
+    saved = state["cfg"].task
+    command = copy.deepcopy(saved)
+    with open_dict(command):
+        command.context_store, command.utterance_table = context_store, utterance_table
+        command.context_from_checkpoint = context_from_checkpoint
+        if context_missing is not None:
+            command.context_missing = context_missing
+    task = tasks.setup_task(command, from_checkpoint=True)
+    models, _cfg = checkpoint_utils.load_model_ensemble([checkpoint], task=task, state=state)
     model = models[0].eval()
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if use_cuda:
         model.cuda()
-    task.load_dataset(split)
+    task.load_dataset(split, task_cfg=saved)  # the task decides which context is read, as in fairseq-generate
     dataset = task.dataset(split)
     utterance_ids = manifest_utterance_ids(dataset)
     batches = task.get_batch_iterator(dataset, max_tokens=max_tokens, required_batch_size_multiple=1).next_epoch_itr(shuffle=False)

@@ -6,14 +6,17 @@ import os
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from fairseq import utils
 from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from fairseq.tasks.audio_finetuning import AudioFinetuningConfig, AudioFinetuningTask
 from fairseq.tasks.audio_pretraining import AudioPretrainingTask
 
+from ..data.checkpoint_labels import check_checkpoint_labels
 from ..data.classification_dataset import add_class_targets, check_classification_model, read_label_names
 from ..data.context_dataset import ContextDataset
-from ..data.context_join import join_context
+from ..data.context_join import context_paths, join_context
+from ..data.dataset_checks import check_max_tokens, check_split
 from ..decoding.config import DecodingConfig
 from ..decoding.ctc_decoders import build_ctc_decoder
 from ..decoding.ctc_generator import CtcGenerator
@@ -49,11 +52,42 @@ class AudioContextFinetuningConfig(AudioFinetuningConfig):
             "prev_id/next_id). Needed by injection models on every split, by aware models for training"
         },
     )
+    context_from_checkpoint: bool = field(
+        default=False,
+        metadata={
+            "help": "decoding a checkpoint: with no context_store / utterance_table on the command line, "
+            "read the ones saved in the checkpoint. Without it an injection model refuses (naming the "
+            "saved path) and an aware model decodes from the current audio alone"
+        },
+    )
     context_missing: CONTEXT_MISSING_CHOICES = field(
         default="error",
         metadata={
             "help": "an utterance absent from the store: error (fail at set-up, naming the count "
             "and the first ids) or zero (zero context vector / empty mask, counted and logged)"
+        },
+    )
+    allow_stereo: bool = field(
+        default=False,
+        metadata={
+            "help": "accept multi-channel audio, averaged to mono as fairseq does (counted and logged); "
+            "by default a multi-channel file is an error naming its manifest line"
+        },
+    )
+    allow_duplicate_ids: bool = field(
+        default=False,
+        metadata={
+            "help": "accept manifest rows that repeat an utterance id (the file name without extension), "
+            "each trained on or decoded as given (counted and logged); by default an error naming the lines. "
+            "A split joined with a context store needs unique ids either way"
+        },
+    )
+    check_audio_headers: bool = field(
+        default=True,
+        metadata={
+            "help": "at dataset load, read every audio file's header (existence, sample rate, channels, "
+            "length against the manifest; about 20 us per FLAC file, 100-150 us per other file on a local "
+            "disk); false skips it, and a bad file then fails when fairseq first reads it"
         },
     )
     # fairseq-generate's options; flat on the command line (--ctc-decoder, --decoder-lm, ...,
@@ -71,15 +105,23 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
         super().__init__(cfg)
         self.context_model_cfg = None
         self.context_missing_counts = {}
-        self._label_names = None
+        # Saved in the checkpoint's task state, like fairseq's target_dictionary.
+        self.state.add_factory("label_names", self._data_label_names)
+
+    def _data_label_names(self) -> Optional[List[str]]:
+        return read_label_names(self.cfg.data, self.cfg.labels) if self.cfg.labels else None
 
     @property
     def label_names(self) -> Optional[List[str]]:
-        """Class names from ``labels.{labels}.txt`` (SLUE's layout, e.g. ``labels.sent.txt``),
-        one per line; ``None`` when the data has no such file (CTC targets)."""
-        if self._label_names is None and self.cfg.labels:
-            self._label_names = read_label_names(self.cfg.data, self.cfg.labels)
-        return self._label_names
+        """Class names, index k being class k: the checkpoint's (its task state) when one was
+        loaded, else ``labels.{labels}.txt`` (SLUE's layout, e.g. ``labels.sent.txt``), one per
+        line; ``None`` for CTC targets (no such file)."""
+        return self.state.label_names
+
+    def load_state_dict(self, state_dict):
+        """A checkpoint's task state: its class names and CTC dictionary, checked against the
+        data's (see :func:`~gcaf_fairseq.data.checkpoint_labels.check_checkpoint_labels`)."""
+        super().load_state_dict(check_checkpoint_labels(state_dict, self.cfg))
 
     def load_target_dictionary(self):
         if self.label_names is not None:
@@ -106,20 +148,22 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
                 f"the checkpoint was trained with labels '{task_cfg.labels}' but this command reads "
                 f"'{self.cfg.labels}': pass --labels {task_cfg.labels}"
             )
+        check_split(self.cfg, split, task_cfg, self.context_model_cfg)  # manifest, labels, audio: file:line errors
         if self.label_names is not None:
             self._load_classification_dataset(split, task_cfg, **kwargs)
         else:
             super().load_dataset(split, task_cfg, **kwargs)
-        saved_cfg = task_cfg or self.cfg
-        # The command line's store or table (fairseq-generate --context-store) wins over the
-        # one saved with the checkpoint; the running command's context_missing policy decides.
+        # Training (task_cfg None): the running config's store or table. Decoding a checkpoint
+        # (fairseq-generate passes its saved task config): only the command's, the saved ones
+        # on opt-in; the running command's context_missing policy decides.
+        context_store, utterance_table = context_paths(self.cfg, task_cfg, self.context_model_cfg, split)
         join = join_context(
             self.datasets[split],
             split,
             self.context_model_cfg,
             manifest=os.path.join(self.cfg.data, f"{split}.tsv"),
-            context_store=self.cfg.context_store or getattr(saved_cfg, "context_store", None),
-            utterance_table=self.cfg.utterance_table or getattr(saved_cfg, "utterance_table", None),
+            context_store=context_store,
+            utterance_table=utterance_table,
             context_missing=self.cfg.context_missing,
         )
         if join.missing is not None:
@@ -136,6 +180,16 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
             self.label_names,
             split,
             self.cfg.text_compression_level,
+        )
+
+    def get_batch_iterator(self, dataset, max_tokens=None, max_positions=None, ignore_invalid_inputs=False, **kwargs):
+        # An utterance longer than max_tokens fits in no batch: named here, then filtered by
+        # fairseq (as max_positions) where skipping is allowed.
+        split = next((name for name, loaded in self.datasets.items() if loaded is dataset), "?")
+        if check_max_tokens(dataset, os.path.join(self.cfg.data, f"{split}.tsv"), max_tokens, ignore_invalid_inputs):
+            max_positions = utils.resolve_max_positions(max_positions or self.max_positions(), max_tokens)
+        return super().get_batch_iterator(
+            dataset, max_tokens=max_tokens, max_positions=max_positions, ignore_invalid_inputs=ignore_invalid_inputs, **kwargs
         )
 
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
