@@ -14,6 +14,7 @@ from gcaf_fairseq.generation.generation_file import (
     GenerationFileError,
     GenerationWriter,
     make_header,
+    input_fingerprint,
     make_record,
     merge_generations,
     parse_shard,
@@ -132,6 +133,40 @@ def test_bad_line_before_the_end_names_file_and_line(tmp_path):
     line = json.dumps(_records(["a"], header["settings_id"])[0]) + "\n"
     path.write_text(line + line)
     with pytest.raises(GenerationFileError, match="gen.jsonl:2: id 'a' repeats line 1"):
+        read_generations(path)
+
+
+def test_input_fingerprints_find_changed_records_and_redo_keeps_one_record_per_id(tmp_path):
+    path = tmp_path / "gen.jsonl"
+    header = make_header(SETTINGS)
+    with GenerationWriter(path, header) as writer:
+        writer.write(_records(["a", "b", "c"], header["settings_id"]))  # input: (p<id>, "prev")
+        writer.write([make_record("d", None, "P4", header["settings_id"])])
+    assert read_generations(path).records[0]["input_sha256"] == input_fingerprint("pa", "prev")
+    now = {i: input_fingerprint(f"p{i}", "prev") for i in "abc"}
+    now["b"] = input_fingerprint("pb", "prev, corrected")
+    now["d"] = input_fingerprint("x", "d has a previous utterance now")
+    with GenerationWriter(path, header) as writer:
+        assert writer.check_inputs({i: now[i] for i in "ac"}) == []  # ids not given are left alone
+        with pytest.raises(GenerationFileError, match=r"gen.jsonl: 2 record\(s\) .* changed since .*'b', 'd'.*--redo-changed"):
+            writer.check_inputs(now)
+        assert writer.check_inputs(now, redo_changed=True) == ["b", "d"]
+        assert writer.finished_ids == {"a", "c"}
+        with pytest.raises(GenerationFileError, match="another process"):  # the lock moved to the new file
+            GenerationWriter(path, header)
+        writer.write(_records(["b"], header["settings_id"], text="redone"))
+    records = read_generations(path).records
+    assert [r["id"] for r in records] == ["a", "c", "b"] and records[2]["generation"] == "redone"
+    assert read_text_records(str(path), "id", "generation")[2] == ("b", "redone")
+
+
+def test_a_hand_edited_input_fingerprint_names_the_line(tmp_path):
+    path = tmp_path / "gen.jsonl"
+    header = make_header(SETTINGS)
+    record = _records(["a"], header["settings_id"])[0]
+    with GenerationWriter(path, header) as writer:
+        writer.write([record, {**record, "id": "b", "previous_text": "edited by hand"}])
+    with pytest.raises(GenerationFileError, match=r"gen.jsonl:2: input_sha256 does not match .*edited by hand"):
         read_generations(path)
 
 

@@ -1,6 +1,7 @@
 """The openai backend against fake OpenAI-compatible servers on 127.0.0.1 (well-behaved,
-failing, slow), and the runner's promises: kill -9 then resume gives every id exactly
-once, shards merge into the whole split."""
+failing, slow, trickling, answering what the protocol does not promise), and the runner's
+promises: kill -9 then resume gives every id exactly once, shards merge into the whole
+split, a changed input is refused or redone."""
 
 import hashlib
 import json
@@ -18,6 +19,7 @@ import pytest
 from gcaf_fairseq.cli.generate_context import main as generate_main
 from gcaf_fairseq.cli.merge_generations import main as merge_main
 from gcaf_fairseq.data.utterance_table import write_utterance_table
+from gcaf_fairseq.embedding.texts_file import read_text_records
 from gcaf_fairseq.generation.backends import BackendError, OpenAIBackend
 from gcaf_fairseq.generation.generation_file import read_generations, shard_of
 from gcaf_fairseq.generation.prompts import PROMPTS
@@ -32,16 +34,30 @@ def fake_generation(prompt_key: str) -> str:
     return "title " + hashlib.sha1(prompt_key.encode()).hexdigest()[:8]
 
 
+# What a misbehaving server or proxy answers (FakeOpenAIServer(bad=...)).
+BAD_KINDS = ("trickle", "malformed_json", "html_200", "html_502", "null_text", "missing_text")
+TRICKLE_SECONDS = 0.2
+TRICKLE_BYTES = 40  # 8 s at most, then the fake server gives up by itself
+PROXY_PAGE = (
+    b"<!DOCTYPE html>\n<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center><h1>502 Bad Gateway"
+    b"</h1></center>\n<hr><center>nginx/1.24.0</center>\n" + b"<!-- padding -->\n" * 40 + b"</body>\n</html>\n"
+)
+
+
 class FakeOpenAIServer:
     """``/v1/completions`` and ``/v1/chat/completions`` on 127.0.0.1 in a thread.
 
     ``failures``: how many first attempts of each prompt get ``failure_status``;
     ``slow_first``: seconds the first attempt of each prompt sleeps (a timeout);
-    ``delay``: seconds every request takes. Records requests and the most in flight.
+    ``delay``: seconds every request takes; ``bad``: one of :data:`BAD_KINDS`, the answer of
+    the first ``bad_attempts`` attempts of each prompt (then good ones). Records requests
+    and the most in flight.
     """
 
-    def __init__(self, failures=0, failure_status=500, slow_first=0.0, delay=0.0):
+    def __init__(self, failures=0, failure_status=500, slow_first=0.0, delay=0.0, bad=None, bad_attempts=99):
         self.failures, self.failure_status, self.slow_first, self.delay = failures, failure_status, slow_first, delay
+        assert bad is None or bad in BAD_KINDS
+        self.bad, self.bad_attempts = bad, bad_attempts
         self.requests, self.attempts = [], {}
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
@@ -83,11 +99,14 @@ class FakeOpenAIServer:
             text = fake_generation(key)
             choice = {"index": 0, "finish_reason": "stop", "logprobs": None}
             choice.update({"message": {"role": "assistant", "content": " " + text}} if chat else {"text": " " + text})
-            self.reply(handler, 200, {
+            payload = {
                 "id": "fake", "object": "chat.completion" if chat else "text_completion", "created": 0,
                 "model": body["model"], "choices": [choice],
                 "usage": {"prompt_tokens": len(key.split()), "completion_tokens": 2, "total_tokens": len(key.split()) + 2},
-            })
+            }
+            if self.bad and attempt <= self.bad_attempts:
+                return self.reply_badly(handler, payload, chat)
+            self.reply(handler, 200, payload)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout)
         finally:
@@ -95,22 +114,52 @@ class FakeOpenAIServer:
                 self.in_flight -= 1
 
     @staticmethod
-    def reply(handler, status, payload):
-        data = json.dumps(payload).encode()
+    def reply(handler, status, payload, content_type="application/json"):
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
 
+    def reply_badly(self, handler, payload, chat):
+        if self.bad == "trickle":
+            # A good answer, one byte every TRICKLE_SECONDS: a read timeout never expires. It
+            # stops by itself after TRICKLE_BYTES bytes (the connection then closes short).
+            data = json.dumps(payload).encode()
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            for byte in data[:TRICKLE_BYTES]:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(TRICKLE_SECONDS)
+        elif self.bad == "malformed_json":
+            self.reply(handler, 200, json.dumps(payload).encode()[:-25])  # truncated
+        elif self.bad in ("html_200", "html_502"):
+            self.reply(handler, 200 if self.bad == "html_200" else 502, PROXY_PAGE, "text/html")
+        else:
+            holder = payload["choices"][0]["message"] if chat else payload["choices"][0]
+            field = "content" if chat else "text"
+            if self.bad == "null_text":
+                holder[field] = None
+            else:
+                del holder[field]
+            self.reply(handler, 200, payload)
 
-def write_table(path, streams=6, per_stream=5):
+
+def write_table(path, streams=6, per_stream=5, edited=None):
+    """A table of ``streams`` streams of ``per_stream`` utterances; ``edited``: ``{id: text}``
+    replacing some texts."""
     rows = []
     for s in range(streams):
         for k in range(per_stream):
+            utterance_id = f"s{s}-{k:02d}"
             rows.append({
-                "id": f"s{s}-{k:02d}", "stream": f"s{s}", "position": k, "audio": "unused.flac",
-                "text": f"sentence {k} of stream {s}", "prev_id": f"s{s}-{k - 1:02d}" if k else None,
+                "id": utterance_id, "stream": f"s{s}", "position": k, "audio": "unused.flac",
+                "text": (edited or {}).get(utterance_id, f"sentence {k} of stream {s}"),
+                "prev_id": f"s{s}-{k - 1:02d}" if k else None,
                 "next_id": f"s{s}-{k + 1:02d}" if k + 1 < per_stream else None, "in_split": True,
             })
     write_utterance_table(path, rows)
@@ -166,6 +215,76 @@ def test_a_slow_request_times_out_and_is_retried():
         [[(_, completion)]] = list(backend.iterate_completions([template.render("slow")]))
     assert completion.text == fake_generation("slow") and server.attempts["slow"] == 2
     assert time.perf_counter() - started < 1.5  # did not wait for the slow answer
+
+
+def _generate_arguments(table, out, base_url, *extra):
+    return ["--utterances", str(table), "--prompt", "P4", "--out", str(out), "--backend", "openai",
+            "--base-url", base_url, "--model", "m", "--template", "none", "--retry-backoff", "0.01",
+            "--concurrency", "1", "--no-progress", *extra]
+
+
+def test_a_trickling_server_is_cut_off_by_the_deadline(tmp_path, capsys):
+    # One byte every 0.2 s: a read timeout never expires, --timeout is a deadline per attempt.
+    write_table(tmp_path / "u.jsonl", streams=1, per_stream=2)
+    with FakeOpenAIServer(bad="trickle") as server:
+        started = time.perf_counter()
+        with pytest.raises(SystemExit) as exit_info:
+            generate_main(_generate_arguments(tmp_path / "u.jsonl", tmp_path / "gen.jsonl", server.base_url,
+                                              "--timeout", "0.6", "--max-retries", "1"))
+        elapsed = time.perf_counter() - started
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert elapsed < 4.0, f"{elapsed:.1f} s: the trickle was waited for"  # 2 attempts x 0.6 s, not 2 x 8 s
+    assert server.base_url in error and "utterance 's0-01'" in error and "failed after 2 attempt(s)" in error
+    assert "within the 0.6 s deadline" in error and list(server.attempts.values()) == [2]
+    assert [r["id"] for r in read_generations(tmp_path / "gen.jsonl").records] == ["s0-00"]
+
+
+def test_a_trickling_first_attempt_is_retried():
+    template = build_template("none", "openai")
+    with FakeOpenAIServer(bad="trickle", bad_attempts=1) as server:
+        backend = OpenAIBackend(server.base_url, "m", timeout=0.6, max_retries=2, retry_backoff=0.01)
+        started = time.perf_counter()
+        [[(_, completion)]] = list(backend.iterate_completions([template.render("hello")]))
+    assert completion.text == fake_generation("hello") and server.attempts["hello"] == 2
+    assert time.perf_counter() - started < 3.0
+
+
+PROTOCOL_BREAKS = [
+    ("malformed_json", False, "malformed JSON (Expecting"),
+    ("html_200", False, "an HTML page titled '502 Bad Gateway' instead of JSON"),
+    ("html_502", False, "HTTP 502: an HTML page titled '502 Bad Gateway' instead of JSON"),
+    ("null_text", False, "choices[0].text is null (finish_reason 'stop'): the server sent no generation"),
+    ("missing_text", False, "choices[0].text is missing"),
+    ("null_text", True, "choices[0].message.content is null (finish_reason 'stop')"),
+    ("missing_text", True, "choices[0].message.content is missing"),
+]
+
+
+@pytest.mark.parametrize("bad, chat, expected", PROTOCOL_BREAKS)
+def test_a_response_against_the_protocol_fails_naming_server_and_utterance(tmp_path, bad, chat, expected):
+    write_table(tmp_path / "u.jsonl", streams=1, per_stream=2)
+    with FakeOpenAIServer(bad=bad) as server:
+        backend = OpenAIBackend(server.base_url, "m", max_retries=2, retry_backoff=0.01)
+        template = build_template("auto" if chat else "none", "openai")
+        with pytest.raises(BackendError) as error_info:
+            run_generation(tmp_path / "u.jsonl", tmp_path / "gen.jsonl", "P4", template, backend, progress=False)
+    message = str(error_info.value)
+    assert expected in message, message
+    assert server.base_url in message and "utterance 's0-01'" in message and "failed after 3 attempt(s)" in message
+    assert list(server.attempts.values()) == [3]  # retried: proxies and overloaded servers do this transiently
+    assert len(message) < 500  # an HTML page is named by its title, not pasted
+    # never recorded as a (possibly empty) generation
+    assert [r["id"] for r in read_generations(tmp_path / "gen.jsonl").records] == ["s0-00"]
+
+
+@pytest.mark.parametrize("bad", sorted({bad for bad, _, _ in PROTOCOL_BREAKS}))
+def test_a_response_against_the_protocol_is_retried(bad):
+    template = build_template("none", "openai")
+    with FakeOpenAIServer(bad=bad, bad_attempts=1) as server:
+        backend = OpenAIBackend(server.base_url, "m", max_retries=1, retry_backoff=0.01)
+        [[(_, completion)]] = list(backend.iterate_completions([template.render("hello")]))
+    assert completion.text == fake_generation("hello") and server.attempts["hello"] == 2
 
 
 def test_a_refused_request_fails_at_once():
@@ -228,7 +347,7 @@ def test_kill_9_then_resume_gives_every_id_once(tmp_path):
         while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 12):
             time.sleep(0.02)
         job.send_signal(signal.SIGKILL)
-        job.wait()
+        job.communicate()
         assert job.returncode == -signal.SIGKILL
         lines_at_kill = out.read_bytes().count(b"\n")
         assert 12 <= lines_at_kill < len(ids), "the job finished before it could be killed"
@@ -258,3 +377,56 @@ def test_shards_then_merge_cover_the_split(tmp_path, capsys):
                 *(str(tmp_path / f"gen.{k}.jsonl") for k in (1, 2, 3))])
     assert json.loads(capsys.readouterr().out)["utterances"] == len(ids)
     assert [r["id"] for r in read_generations(tmp_path / "gen.jsonl").records] == ids
+
+
+def test_a_changed_input_is_refused_then_redone(tmp_path, capsys):
+    table, out = tmp_path / "u.jsonl", tmp_path / "gen.jsonl"
+    ids = write_table(table, streams=2, per_stream=3)
+    with FakeOpenAIServer() as server:
+        arguments = _generate_arguments(table, out, server.base_url)
+        generate_main(arguments)
+        assert json.loads(capsys.readouterr().out)["generated"] == 4
+        before = out.read_bytes()
+        # the table is corrected after the run: the inputs of s0-01 and s1-02 change
+        write_table(table, streams=2, per_stream=3, edited={"s0-00": "a corrected sentence", "s1-01": "another one"})
+        with pytest.raises(SystemExit) as exit_info:
+            generate_main(arguments)
+        assert exit_info.value.code == 2
+        error = capsys.readouterr().err
+        assert "2 record(s) were generated from an input that has changed since" in error
+        assert "'s0-01', 's1-02'" in error and "--redo-changed" in error
+        assert out.read_bytes() == before  # nothing touched
+        generate_main(arguments + ["--redo-changed"])
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["redone"] == 2 and summary["generated"] == 2 and summary["already_done"] == 4
+        generate_main(arguments)  # in step now: nothing to do, no complaint
+        assert json.loads(capsys.readouterr().out)["already_done"] == 6
+    records = {r["id"]: r for r in read_generations(out).records}
+    assert sorted(records) == sorted(ids)  # one record per id
+    assert records["s0-01"]["previous_text"] == "a corrected sentence"
+    assert records["s1-02"]["previous_text"] == "another one"
+    assert all(r["generation"] == fake_generation(r["prompt_sent"]) for r in records.values() if r["prev_id"])
+    unchanged = [line for line in before.splitlines() if json.loads(line)["id"] not in ("s0-01", "s1-02")]
+    assert out.read_bytes().splitlines()[: len(unchanged)] == unchanged  # kept byte for byte
+    # the readers of the file still work on it: gcaf-embed-context's and gcaf-merge-generations
+    assert len(read_text_records(str(out), "id", "generation")) == 6
+    merge_main(["--utterances", str(table), "--out", str(tmp_path / "merged.jsonl"), str(out)])
+    assert json.loads(capsys.readouterr().out)["utterances"] == 6
+
+
+def test_a_changed_input_is_found_in_a_file_from_before_the_fingerprint(tmp_path, capsys):
+    table, out = tmp_path / "u.jsonl", tmp_path / "gen.jsonl"
+    write_table(table, streams=1, per_stream=3)
+    with FakeOpenAIServer() as server:
+        arguments = _generate_arguments(table, out, server.base_url)
+        generate_main(arguments)
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        out.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "input_sha256"}) + "\n" for r in records))
+        assert len(read_generations(out).records) == 3  # still readable
+        write_table(table, streams=1, per_stream=3, edited={"s0-01": "edited"})
+        with pytest.raises(SystemExit) as exit_info:
+            generate_main(arguments)
+        assert exit_info.value.code == 2 and "1 record(s)" in capsys.readouterr().err
+        generate_main(arguments + ["--redo-changed"])
+    record = {r["id"]: r for r in read_generations(out).records}["s0-02"]
+    assert record["previous_text"] == "edited" and "input_sha256" in record

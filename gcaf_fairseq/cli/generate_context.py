@@ -11,16 +11,18 @@ Examples::
         --backend openai --base-url http://llm-host:8000/v1 --model stabilityai/StableBeluga-13B \\
         --out train.P4.shard2.jsonl
 
-Rerunning the same command resumes (finished utterances are skipped). The summary is
+Rerunning the same command resumes (finished utterances are skipped); records whose input
+changed since (an edited utterance table) stop it, unless ``--redo-changed`` asks to
+generate them again. The summary is
 printed on stdout as one JSON line. See :mod:`gcaf_fairseq.generation.generation_file`
 for the output format and :mod:`gcaf_fairseq.generation.runner` for the inputs.
 """
 
 import argparse
 import json
-import logging
 from typing import List, Optional
 
+from .console import setup_logging
 from ..generation.backends import DTYPE_NAMES, BackendError, OpenAIBackend, load_hf_backend
 from ..generation.prompts import PROMPTS
 from ..generation.runner import run_generation
@@ -72,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         help='JSON lines {"id": ..., "text": ...} (e.g. decoded hypotheses) used as the previous texts '
         "instead of the table's ground truth",
     )
+    parser.add_argument(
+        "--redo-changed", action="store_true",
+        help="when resuming, generate again the records whose input (previous utterance or its text) has changed "
+        "since they were made, dropping their old records; without it such records are an error",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     hf = parser.add_argument_group("hf backend")
     hf.add_argument("--device", default="auto", help="auto (cuda when there is one, the default), cpu, cuda:1, ...")
@@ -84,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     server.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY, else 'EMPTY')")
     server.add_argument("--concurrency", type=int, default=8, help="requests in flight at most (default: %(default)s)")
-    server.add_argument("--timeout", type=float, default=300.0, help="seconds per request (default: %(default)s)")
+    server.add_argument(
+        "--timeout", type=float, default=300.0,
+        help="deadline of each request attempt in seconds, from sending it to the complete response (a slow or "
+        "trickling server is cut off and retried) (default: %(default)s)",
+    )
     server.add_argument("--max-retries", type=int, default=5, help="retries of a failed request (default: %(default)s)")
     server.add_argument(
         "--retry-backoff", type=float, default=1.0,
@@ -114,14 +125,15 @@ def make_backend_and_template(args):
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         backend, template = make_backend_and_template(args)
         summary = run_generation(
             args.utterances, args.out, args.prompt, template, backend,
             shard=args.shard, previous_text_from=args.previous_text_from, progress=not args.no_progress,
+            redo_changed=args.redo_changed,
         )
     except BackendError as error:
         parser.exit(

@@ -8,7 +8,10 @@ A generation file is a pair:
     text the prompt was applied to), ``prompt_sent`` (exactly what was sent, template
     included), ``generation`` (null when the utterance has no previous utterance),
     ``finish_reason`` (``stop``, ``length``, or ``no_previous``), ``prompt_tokens``,
-    ``completion_tokens`` (null where unknown) and ``settings_id``. Every line is a
+    ``completion_tokens`` (null where unknown), ``settings_id`` and ``input_sha256``
+    (:func:`input_fingerprint`: the SHA-256 of the record's input, the JSON array
+    ``[prev_id, previous_text]``; what turns that input into the request, the prompt,
+    template, model and decoding, is in the header's settings). Every line is a
     self-contained record, so ``gcaf-embed-context --texts GEN.jsonl --text-field
     generation`` embeds the file as it is (a null generation is "no context").
 ``GEN.jsonl.header.json``
@@ -25,6 +28,16 @@ line is an error naming the file and the line. The writer cuts such a tail off b
 appending, and refuses to append to a file whose header has other settings or another
 shard. Records are in processing order; :func:`merge_generations` writes them in
 utterance-table order after checking that the shards cover every utterance exactly once.
+
+A file holds one record per id, always. When a resumed run finds records whose input has
+changed since they were made (the utterance table's previous texts or links were edited),
+:meth:`GenerationWriter.check_inputs` refuses to go on, naming how many and which; asked
+to redo them (``--redo-changed``), it rewrites the file without those records (atomically:
+a temporary file renamed over it, other lines kept byte for byte) and the run generates
+them again. Records written before ``input_sha256`` existed lack the field; it is then
+computed from their own ``prev_id`` and ``previous_text``, so their changes are detected
+too. A stored ``input_sha256`` that disagrees with its record's fields is an error (the
+line was edited by hand).
 """
 
 import datetime
@@ -54,7 +67,10 @@ RECORD_FIELDS = (
     "prompt_tokens",
     "completion_tokens",
     "settings_id",
+    "input_sha256",
 )
+# Files written before the input fingerprint lack it: the fields a record must have.
+REQUIRED_FIELDS = RECORD_FIELDS[:-1]
 NO_PREVIOUS = "no_previous"
 
 
@@ -91,6 +107,18 @@ def shard_of(utterance_id: str, shard_count: int) -> int:
     return int.from_bytes(digest[:8], "big") % shard_count + 1
 
 
+def input_fingerprint(prev_id: Optional[str], previous_text: Optional[str]) -> str:
+    """The SHA-256 (hex) of a record's input: the JSON array ``[prev_id, previous_text]``."""
+    canonical = json.dumps([prev_id, previous_text], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def record_input_fingerprint(record: dict) -> str:
+    """The input fingerprint of a read record: its ``input_sha256``, or for a record written
+    before the field existed, the one of its ``prev_id`` and ``previous_text``."""
+    return record.get("input_sha256") or input_fingerprint(record["prev_id"], record["previous_text"])
+
+
 def make_header(settings: dict, shard: Optional[str] = None, **info) -> dict:
     """A header for records made with ``settings``; ``info`` is recorded, not compared."""
     return {
@@ -116,8 +144,9 @@ def make_record(
     prompt_tokens: Optional[int] = None,
     completion_tokens: Optional[int] = None,
 ) -> dict:
-    """One record with the fields of :data:`RECORD_FIELDS` in order; the defaults describe
-    an utterance with no previous utterance (no generation)."""
+    """One record with the fields of :data:`RECORD_FIELDS` in order (``input_sha256`` from
+    ``prev_id`` and ``previous_text``); the defaults describe an utterance with no previous
+    utterance (no generation)."""
     return {
         "id": utterance_id,
         "prev_id": prev_id,
@@ -129,6 +158,7 @@ def make_record(
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "settings_id": settings_id,
+        "input_sha256": input_fingerprint(prev_id, previous_text),
     }
 
 
@@ -202,7 +232,7 @@ class Generations:
 def _check_record(record, where: str, settings_id: str) -> None:
     if not isinstance(record, dict):
         raise GenerationFileError(f"{where}: expected a JSON object, got {type(record).__name__}")
-    absent = [name for name in RECORD_FIELDS if name not in record]
+    absent = [name for name in REQUIRED_FIELDS if name not in record]
     if absent:
         raise GenerationFileError(f"{where}: missing field(s) {', '.join(absent)}")
     if record["settings_id"] != settings_id:
@@ -212,6 +242,13 @@ def _check_record(record, where: str, settings_id: str) -> None:
         )
     if record["generation"] is not None and not isinstance(record["generation"], str):
         raise GenerationFileError(f"{where}: generation must be a string or null")
+    if "input_sha256" in record and record["input_sha256"] != input_fingerprint(
+        record["prev_id"], record["previous_text"]
+    ):
+        raise GenerationFileError(
+            f"{where}: input_sha256 does not match the record's prev_id and previous_text (edited by hand?): "
+            "delete the line, and rerun generation to redo it"
+        )
 
 
 def read_generations(path) -> Generations:
@@ -280,8 +317,9 @@ class GenerationWriter:
     Opening takes an exclusive lock on the file (a second process writing the same file
     is refused), writes the header when the file is new or checks it against the
     existing one (:func:`check_compatible`), cuts off an incomplete last line, and reads
-    the ids already done into :attr:`finished_ids`. :meth:`write` appends one batch with
-    a single write, then flushes and fsyncs it.
+    the ids already done into :attr:`finished_ids` (and their input fingerprints, which
+    :meth:`check_inputs` compares with the inputs of now). :meth:`write` appends one batch
+    with a single write, then flushes and fsyncs it.
     """
 
     def __init__(self, path, header: dict):
@@ -305,10 +343,63 @@ class GenerationWriter:
             else:
                 write_bytes_atomically(header_path(self.path), _header_bytes(header))
             _cut_incomplete_tail(self._stream.fileno(), self.path)
-            self.finished_ids = {record["id"] for record in read_generations(self.path).records}
+            records = read_generations(self.path).records
+            self.finished_ids = {record["id"] for record in records}
+            self._input_fingerprint_of_id = {record["id"]: record_input_fingerprint(record) for record in records}
         except BaseException:
             self._stream.close()
             raise
+
+    def check_inputs(self, input_fingerprint_of_id: Dict[str, str], redo_changed: bool = False) -> List[str]:
+        """Compare the records already written with the inputs of now
+        (``{id: input_fingerprint(prev_id, previous_text)}``; ids not in it are left alone)
+        and return the ids whose input changed. Raises :class:`GenerationFileError` when
+        there are some, unless ``redo_changed``: then their records are removed from the
+        file (:meth:`discard`), for the caller to generate them again."""
+        changed = [
+            utterance_id
+            for utterance_id, fingerprint in self._input_fingerprint_of_id.items()
+            if utterance_id in input_fingerprint_of_id and input_fingerprint_of_id[utterance_id] != fingerprint
+        ]
+        if changed and not redo_changed:
+            raise GenerationFileError(
+                f"{self.path}: {len(changed)} record(s) were generated from an input that has changed since "
+                f"(the previous utterance or its text differs now): {_examples(changed)}. Rerun with "
+                "--redo-changed to generate them again (their old records are dropped), or write to another --out."
+            )
+        if changed:
+            logger.warning(
+                "%s: %d record(s) were generated from an input that has changed since; dropping them to "
+                "generate them again: %s", self.path, len(changed), _examples(changed),
+            )
+            self.discard(changed)
+        return changed
+
+    def discard(self, ids: Iterable[str]) -> None:
+        """Remove the records of ``ids``: the file is rewritten without their lines (the
+        others byte for byte) under a temporary name and renamed over itself, so a crash
+        leaves the old file or the new one. The lock moves to the new file before the old
+        one is let go."""
+        ids = set(ids)
+        generations = read_generations(self.path)
+        dropped = {
+            line_number for record, line_number in zip(generations.records, generations.line_numbers)
+            if record["id"] in ids
+        }
+        with open(self.path, "rb") as stream:
+            kept = b"".join(line for number, line in enumerate(stream, start=1) if number not in dropped)
+        write_bytes_atomically(self.path, kept)
+        stream = open(self.path, "a+b")
+        try:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.close()
+            raise GenerationFileError(f"{self.path} is being written by another process") from None
+        self._stream.close()
+        self._stream = stream
+        self.finished_ids -= ids
+        for utterance_id in ids:
+            self._input_fingerprint_of_id.pop(utterance_id, None)
 
     def write(self, records: Sequence[dict]) -> None:
         """Append ``records`` durably: one write, flush, fsync."""
@@ -317,7 +408,9 @@ class GenerationWriter:
         self._stream.write(_record_bytes(records))
         self._stream.flush()
         os.fsync(self._stream.fileno())
-        self.finished_ids.update(record["id"] for record in records)
+        for record in records:
+            self.finished_ids.add(record["id"])
+            self._input_fingerprint_of_id[record["id"]] = record_input_fingerprint(record)
 
     def close(self) -> None:
         self._stream.close()  # releases the lock

@@ -11,7 +11,12 @@ record with a null generation and ``finish_reason: "no_previous"``, never an inv
 With ``shard="K/N"`` only the utterances whose id hashes to shard K are processed
 (:func:`~.generation_file.shard_of`). Utterances already in the output file are
 skipped, so rerunning the same command resumes; each group of completions is appended
-and fsynced before the next, so a killed job loses at most the group in flight.
+and fsynced before the next, so a killed job loses at most the group in flight. A record
+whose input (``prev_id``, previous text) differs from the input of now is refused, or with
+``redo_changed`` generated again (:meth:`~.generation_file.GenerationWriter.check_inputs`).
+
+A request that fails for good raises :class:`~.backends.BackendError` naming the utterance
+(and, for a served model, the server); the records written until then are kept.
 """
 
 import hashlib
@@ -24,7 +29,8 @@ from tqdm import tqdm
 
 from ..data.json_lines import read_json_objects
 from ..data.utterance_table import previous_texts, read_utterance_table
-from .generation_file import GenerationWriter, make_header, make_record, parse_shard, shard_of
+from .backends.base import BackendError
+from .generation_file import GenerationWriter, input_fingerprint, make_header, make_record, parse_shard, shard_of
 from .prompts import build_user_message, resolve_prompt
 
 
@@ -95,6 +101,7 @@ def run_generation(
     shard: Optional[str] = None,
     previous_text_from=None,
     progress: bool = True,
+    redo_changed: bool = False,
 ) -> dict:
     """Generate context for the utterances of ``utterances_path`` into the generation file
     ``out_path``, resuming it when it exists.
@@ -103,11 +110,13 @@ def run_generation(
     ``template``: a :class:`~.templates.PromptTemplate`; ``backend``: an
     :class:`~.backends.HFBackend` or :class:`~.backends.OpenAIBackend`; ``shard``:
     ``"K/N"`` or None for all; ``previous_text_from``: a hypothesis file (see the module
-    docstring) instead of the ground-truth previous texts.
+    docstring) instead of the ground-truth previous texts; ``redo_changed``: generate again
+    the records whose input changed (else they are an error).
 
-    Returns ``{"out", "shard", "utterances", "already_done", "generated", "no_previous",
-    "completion_tokens", "seconds"}`` (counts of this run, except ``utterances`` and
-    ``already_done``).
+    Returns ``{"out", "shard", "utterances", "already_done", "redone", "generated",
+    "no_previous", "completion_tokens", "seconds"}`` (counts of this run, except
+    ``utterances`` and ``already_done``; ``redone``: records dropped because their input
+    changed, counted again in ``generated`` or ``no_previous``).
     """
     started = time.perf_counter()
     prompt_id, prompt_text = resolve_prompt(prompt)
@@ -134,6 +143,9 @@ def run_generation(
     settings_id = header["settings_id"]
     generated = no_previous = completion_tokens = 0
     with GenerationWriter(out_path, header) as writer:
+        redone = writer.check_inputs(
+            {item.utterance_id: input_fingerprint(item.prev_id, item.previous_text) for item in inputs}, redo_changed
+        )
         todo = [item for item in inputs if item.utterance_id not in writer.finished_ids]
         already_done = len(inputs) - len(todo)
         with tqdm(
@@ -150,7 +162,7 @@ def run_generation(
             with_previous = [item for item in todo if item.previous_text is not None]
             prompts = [template.render(build_user_message(prompt_text, item.previous_text)) for item in with_previous]
             generation_started = time.perf_counter()
-            for group in backend.iterate_completions(prompts):
+            for group in _completions_naming_utterances(backend, prompts, with_previous):
                 records = []
                 for index, completion in group:
                     item = with_previous[index]
@@ -176,8 +188,23 @@ def run_generation(
         "shard": shard,
         "utterances": len(inputs),
         "already_done": already_done,
+        "redone": len(redone),
         "generated": generated,
         "no_previous": no_previous,
         "completion_tokens": completion_tokens,
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _completions_naming_utterances(backend, prompts, items: List[GenerationInput]):
+    """``backend.iterate_completions(prompts)``, its failure naming the utterance of the
+    failed request (``items[k]`` goes with ``prompts[k]``)."""
+    try:
+        yield from backend.iterate_completions(prompts)
+    except BackendError as error:
+        if error.prompt_index is None:
+            raise
+        item = items[error.prompt_index]
+        raise BackendError(
+            f"utterance {item.utterance_id!r} (previous utterance {item.prev_id!r}): {error}", error.prompt_index
+        ) from error

@@ -18,4 +18,12 @@ class Completion:
 
 
 class BackendError(RuntimeError):
-    """A request that failed for good (after retries where retrying makes sense)."""
+    """A request that failed for good (after retries where retrying makes sense).
+
+    ``prompt_index``: the index (in the prompts given to ``iterate_completions``) of the
+    prompt whose request failed, when one did; the runner turns it into the utterance id.
+    """
+
+    def __init__(self, message: str, prompt_index: Optional[int] = None):
+        super().__init__(message)
+        self.prompt_index = prompt_index

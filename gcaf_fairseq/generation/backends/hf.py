@@ -1,7 +1,7 @@
 """Batched greedy generation with a local Hugging Face causal LM (transformers).
 
-Prompts are tokenized, sorted by length (longest first, so an out-of-memory shows at
-once) within windows of consecutive prompts, left-padded with an attention mask and
+Prompts are tokenized (once), sorted by length (longest first, so an out-of-memory shows
+at once) within windows of consecutive prompts, left-padded with an attention mask and
 decoded greedily (``do_sample=False``, one beam) for at most ``max_new_tokens`` tokens.
 With left padding every row's new tokens start at the same column and the model's
 position ids follow the mask, so a batch gives the same tokens as one prompt at a time
@@ -166,26 +166,33 @@ class HFBackend:
         """Recorded in the header, not compared: where the model is and what it runs on."""
         return {"model_location": self.model_location, "device": str(self.model.device)}
 
-    def _tokenize(self, texts: Sequence[str], add_special_tokens: bool, padding: bool):
-        return self.tokenizer(
-            list(texts),
-            add_special_tokens=add_special_tokens,
-            padding=padding,
-            return_tensors="pt" if padding else None,
-            verbose=False,
-        )
-
-    def generate_batch(self, prompts: Sequence) -> List[Completion]:
-        """Greedy completions of ``prompts`` (:class:`~..templates.RenderedPrompt`) as one batch."""
-        import torch
-
+    def _token_ids(self, prompts: Sequence) -> List[List[int]]:
+        """The token ids of every prompt (:class:`~..templates.RenderedPrompt`), unpadded."""
         if any(prompt.messages is not None for prompt in prompts):
             raise BackendError("the hf backend sends text; the 'server' template needs the openai backend")
         add_special_tokens = {prompt.add_special_tokens for prompt in prompts}
-        if len(add_special_tokens) != 1:
-            raise BackendError("one batch mixes prompts with and without the tokenizer's special tokens")
-        batch = self._tokenize([prompt.text for prompt in prompts], add_special_tokens.pop(), padding=True)
-        batch = {name: batch[name].to(self.model.device) for name in ("input_ids", "attention_mask")}
+        if len(add_special_tokens) > 1:
+            raise BackendError("the prompts mix texts with and without the tokenizer's special tokens")
+        encoded = self.tokenizer(
+            [prompt.text for prompt in prompts], add_special_tokens=add_special_tokens.pop(), verbose=False
+        )
+        return encoded["input_ids"]
+
+    def generate_batch(self, prompts: Sequence) -> List[Completion]:
+        """Greedy completions of ``prompts`` (:class:`~..templates.RenderedPrompt`) as one batch."""
+        return self._generate_token_ids(self._token_ids(prompts))
+
+    def _generate_token_ids(self, rows: Sequence[Sequence[int]]) -> List[Completion]:
+        """Greedy completions of prompts given as token ids, left-padded into one batch."""
+        import torch
+
+        width = max(map(len, rows))
+        pad_id = self.tokenizer.pad_token_id
+        batch = {
+            "input_ids": torch.tensor([[pad_id] * (width - len(row)) + list(row) for row in rows]),
+            "attention_mask": torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows]),
+        }
+        batch = {name: tensor.to(self.model.device) for name, tensor in batch.items()}
         with torch.no_grad():
             sequences = self.model.generate(**batch, generation_config=self.generation_config)
         prompt_width = batch["input_ids"].shape[1]
@@ -206,16 +213,15 @@ class HFBackend:
 
     def iterate_completions(self, prompts: Sequence) -> Iterator[List[Tuple[int, Completion]]]:
         """Yield, batch by batch, ``(index in prompts, completion)`` pairs: every prompt once,
-        in batches of similar lengths."""
+        in batches of similar lengths. Each prompt is tokenized once, for sorting and
+        generating alike."""
         if len({prompt.add_special_tokens for prompt in prompts}) > 1:
             raise BackendError("the prompts mix texts with and without the tokenizer's special tokens")
         window_size = self.batch_size * SORT_WINDOW_BATCHES
         for window_start in range(0, len(prompts), window_size):
             window = range(window_start, min(len(prompts), window_start + window_size))
-            texts = [prompts[k].text for k in window]
-            encoded = self._tokenize(texts, prompts[window_start].add_special_tokens, padding=False)
-            length_of_index = dict(zip(window, map(len, encoded["input_ids"])))
-            ordered = sorted(window, key=lambda k: -length_of_index[k])
+            ids_of_index = dict(zip(window, self._token_ids([prompts[k] for k in window])))
+            ordered = sorted(window, key=lambda k: -len(ids_of_index[k]))
             for batch_start in range(0, len(ordered), self.batch_size):
                 indices = ordered[batch_start : batch_start + self.batch_size]
-                yield list(zip(indices, self.generate_batch([prompts[k] for k in indices])))
+                yield list(zip(indices, self._generate_token_ids([ids_of_index[k] for k in indices])))
