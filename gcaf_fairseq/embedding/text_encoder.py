@@ -8,8 +8,15 @@ from the model hub) over ``(id, text)`` records and writes one context per recor
 - ``pooling="sequence"``: the last hidden states of all real tokens, [CLS] and [SEP]
   included, padding excluded, shape ``(tokens, dim)``.
 
+- ``pooling="cls-per-text"``: records hold a *list* of texts (``gcaf-context-texts --join
+  separate``: the K previous utterances, oldest first); each text's [CLS] vector is one row,
+  in list order, shape ``(texts, dim)``. The store is a ``sequence`` store (its metadata
+  says ``text_pooling: cls-per-text``), which a ``context_pooling=sequence`` model reads
+  like any other: its cross-attention attends to each previous utterance's vector.
+
 An empty or whitespace-only text gets no context: zero rows, shape ``(0, dim)``, which
-readers treat the same as a missing context.
+readers treat the same as a missing context. In a list (``cls-per-text``) such a text gets
+no row and is counted (``n_empty_texts``); an empty list is no context.
 
 For speed the texts are sorted by token count and batched with padding; the sort runs
 within windows of consecutive records, so memory stays bounded by one window while the
@@ -32,6 +39,10 @@ from ..data.context_store import POOLINGS, ContextStoreWriter
 logger = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+# What gcaf-embed-context --pooling offers, and the store pooling each writes.
+TEXT_POOLINGS = POOLINGS + ("cls-per-text",)
+STORE_POOLING = {"cls": "cls", "sequence": "sequence", "cls-per-text": "sequence"}
 
 # Records are sorted by token count within windows of this many batches.
 _SORT_WINDOW_BATCHES = 16
@@ -74,12 +85,17 @@ def _is_empty(text: str) -> bool:
     return not text.strip()
 
 
-def _check_records(records: Sequence[Tuple[str, str]]) -> None:
+def _check_records(records: Sequence[Tuple[str, object]], text_lists: bool) -> None:
     seen_ids = set()
     for utterance_id, text in records:
         if not isinstance(utterance_id, str):
             raise TypeError(f"utterance id must be a str, got {type(utterance_id).__name__}: {utterance_id!r}")
-        if not isinstance(text, str):
+        if text_lists:
+            if not isinstance(text, (list, tuple)) or not all(isinstance(t, str) for t in text):
+                raise TypeError(
+                    f"texts of {utterance_id!r} must be a list of str for pooling 'cls-per-text', got {text!r:.80}"
+                )
+        elif not isinstance(text, str):
             raise TypeError(f"text of {utterance_id!r} must be a str, got {type(text).__name__}")
         if utterance_id in seen_ids:
             raise ValueError(f"duplicate utterance id {utterance_id!r}")
@@ -99,14 +115,14 @@ def _encode_batch(tokenizer, model, texts, pooling, max_length, device) -> list:
     batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     batch = {name: tensor.to(device) for name, tensor in batch.items()}
     hidden_states = model(**batch).last_hidden_state.float()  # (batch, token, dim)
-    if pooling == "cls":
+    if pooling in ("cls", "cls-per-text"):
         return list(hidden_states[:, :1].cpu().numpy())
     token_mask = batch["attention_mask"].bool()  # (batch, token)
     return [states[mask].cpu().numpy() for states, mask in zip(hidden_states, token_mask)]
 
 
 def embed_texts(
-    records: Sequence[Tuple[str, str]],
+    records: Sequence[Tuple[str, object]],
     encoder_path: str,
     pooling: str,
     out_path: str,
@@ -118,24 +134,27 @@ def embed_texts(
     progress: bool = True,
     meta: Optional[dict] = None,
 ) -> dict:
-    """Embeds ``records`` (a sequence of ``(id, text)``) into a context store at ``out_path``.
+    """Embeds ``records`` (a sequence of ``(id, text)``, or ``(id, [text, ...])`` for
+    ``cls-per-text``) into a context store at ``out_path``.
 
-    ``pooling``: ``"cls"`` or ``"sequence"`` (see the module docstring); ``device``:
+    ``pooling``: ``"cls"``, ``"sequence"`` or ``"cls-per-text"`` (see the module docstring); ``device``:
     ``"auto"`` (cuda when available), ``"cpu"``, ``"cuda:0"``, ...; ``dtype``: the encoder's
     compute dtype, one of :data:`DTYPES` (the store is always float16). ``meta`` is merged
     into the store metadata (e.g. ``text_field``, ``source``).
 
-    Returns a summary: ``count``, ``n_empty``, ``n_truncated``, ``dim``, ``pooling``,
-    ``out``, ``seconds``.
+    Returns a summary: ``count``, ``n_empty`` (utterances without context), ``n_truncated``
+    (texts), ``dim``, ``pooling``, ``out``, ``seconds``; for ``cls-per-text`` also
+    ``store_pooling`` (``sequence``), ``n_texts`` and ``n_empty_texts``.
     """
     started = time.perf_counter()
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if pooling not in TEXT_POOLINGS:
+        raise ValueError(f"pooling must be one of {TEXT_POOLINGS}, got {pooling!r}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
     if batch_size < 1 or max_length < 2:
         raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size} and {max_length}")
-    _check_records(records)
+    text_lists = pooling == "cls-per-text"
+    _check_records(records, text_lists)
     tokenizer, model = load_local_encoder(encoder_path, trust_remote_code)
     max_positions = getattr(model.config, "max_position_embeddings", None)
     if max_positions is not None and max_length > max_positions:
@@ -144,48 +163,65 @@ def embed_texts(
     model.to(device=torch_device, dtype=DTYPES[dtype]).eval()
     dim = model.config.hidden_size
 
+    store_pooling = STORE_POOLING[pooling]
     store_meta = {
         "encoder": os.path.abspath(encoder_path),
         "encoder_model_type": model.config.model_type,
         "encoder_hidden_size": dim,
-        "pooling": pooling,
+        "pooling": store_pooling,
         "max_length": max_length,
         "dtype": dtype,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **(meta or {}),
     }
-    n_empty = n_truncated = 0
+    if text_lists:
+        store_meta["text_pooling"] = pooling  # one [CLS] row per text of the list, in list order
+
+    def texts_of(record):
+        return list(record[1]) if text_lists else [record[1]]
+
+    n_texts = sum(len(texts_of(record)) for record in records)
+    n_empty = n_empty_texts = n_truncated = 0
     window_size = batch_size * _SORT_WINDOW_BATCHES
     no_context = np.zeros((0, dim), dtype=np.float32)
-    with ContextStoreWriter(out_path, dim, pooling, meta=store_meta) as writer, torch.no_grad(), tqdm(
-        total=len(records), unit="utt", desc=f"embed ({pooling})", disable=not progress
+    with ContextStoreWriter(out_path, dim, store_pooling, meta=store_meta) as writer, torch.no_grad(), tqdm(
+        total=n_texts, unit="text", desc=f"embed ({pooling})", disable=not progress
     ) as progress_bar:
         for window_start in range(0, len(records), window_size):
             window = records[window_start : window_start + window_size]
-            positions = [k for k, (_, text) in enumerate(window) if not _is_empty(text)]
-            token_counts = _count_tokens(tokenizer, [window[k][1] for k in positions])
+            # (record in the window, text) for every text: one per record, or a list's each
+            flat = [(k, text) for k, record in enumerate(window) for text in texts_of(record)]
+            positions = [j for j, (_, text) in enumerate(flat) if not _is_empty(text)]
+            token_counts = _count_tokens(tokenizer, [flat[j][1] for j in positions])
             token_count_of_position = dict(zip(positions, token_counts))
-            n_empty += len(window) - len(positions)
+            n_empty_texts += len(flat) - len(positions)
             n_truncated += sum(count > max_length for count in token_counts)
-            progress_bar.update(len(window) - len(positions))
+            progress_bar.update(len(flat) - len(positions))
 
             positions.sort(key=token_count_of_position.get, reverse=True)  # longest first: OOM shows at once
             context_of_position = {}
             for batch_start in range(0, len(positions), batch_size):
                 batch_positions = positions[batch_start : batch_start + batch_size]
-                batch_texts = [window[k][1] for k in batch_positions]
+                batch_texts = [flat[j][1] for j in batch_positions]
                 contexts = _encode_batch(tokenizer, model, batch_texts, pooling, max_length, torch_device)
                 context_of_position.update(zip(batch_positions, contexts))
                 progress_bar.update(len(batch_positions))
-            for k, (utterance_id, _) in enumerate(window):
-                writer.add(utterance_id, context_of_position.get(k, no_context))
+            rows_of_record = [[] for _ in window]
+            for j, (k, _) in enumerate(flat):  # in flat (list) order
+                if j in context_of_position:
+                    rows_of_record[k].append(context_of_position[j])
+            for (utterance_id, _), rows in zip(window, rows_of_record):
+                n_empty += not rows
+                writer.add(utterance_id, np.concatenate(rows) if rows else no_context)
         writer.meta.update(n_empty=n_empty, n_truncated=n_truncated)
+        if text_lists:
+            writer.meta.update(n_texts=n_texts, n_empty_texts=n_empty_texts)
 
     if n_truncated:
         logger.warning(
             "%d of %d texts were longer than max_length=%d tokens and were truncated",
             n_truncated,
-            len(records),
+            n_texts,
             max_length,
         )
     return {
@@ -196,4 +232,5 @@ def embed_texts(
         "pooling": pooling,
         "out": out_path,
         "seconds": round(time.perf_counter() - started, 3),
+        **({"store_pooling": store_pooling, "n_texts": n_texts, "n_empty_texts": n_empty_texts} if text_lists else {}),
     }
