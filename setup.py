@@ -33,6 +33,7 @@ setup(
     entry_points={
         "console_scripts": [
             "gcaf-embed-context=gcaf_fairseq.cli.embed_context:main",
+            "gcaf-context-texts=gcaf_fairseq.cli.context_texts:main",
             "gcaf-demo=gcaf_demo.cli.demo:main",
             "gcaf-build-lexicon=gcaf_fairseq.cli.build_lexicon:main",
             "gcaf-predict-labels=gcaf_fairseq.cli.predict_labels:main",
@@ -42,6 +43,7 @@ setup(
             "gcaf-generate-context=gcaf_fairseq.cli.generate_context:main",
             "gcaf-merge-generations=gcaf_fairseq.cli.merge_generations:main",
             "gcaf-rouge=gcaf_fairseq.cli.rouge:main",
+            "gcaf-collect-results=gcaf_fairseq.cli.collect_results:main",
             "gcaf-make-homophone-corpus=gcaf_demo.cli.make_homophone_corpus:main",
         ]
     },

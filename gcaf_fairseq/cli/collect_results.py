@@ -1,0 +1,69 @@
+"""``gcaf-collect-results``: gather a folder of training and decoding runs into the papers' tables.
+
+Example::
+
+    gcaf-collect-results runs/ --out results/ --tables gcaf-table7 ca-fig3 --seeds 3
+
+Every folder under RUNS_DIR with a ``run.json`` is a run (the run-folder contract, including a
+minimal ``run.json`` for runs made by hand, is in ``gcaf_fairseq/tables/runs.py``). Writes
+``OUT/tables/NAME.md``, ``.csv`` and ``.json`` per table (``ca-fig3.png`` too), ``runs.json`` and
+``index.md``; prints a JSON summary on stdout. Missing results are marked in the tables with
+their reason, never dropped. Exits with status 2 when a run.json could not be read or the
+figure could not be drawn (after writing everything else), with the list on stderr.
+"""
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from .console import setup_logging
+from ..tables.builder import collect
+from ..tables.published import TABLES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gcaf-collect-results",
+        description="Build the papers' tables (mean ± std over seeds beside the published numbers) from a folder "
+        "of runs, each a folder with a run.json.",
+    )
+    parser.add_argument("runs_dir", metavar="RUNS_DIR", help="folder searched (recursively) for run folders")
+    parser.add_argument("--out", help="tables go to OUT/tables/ (default: RUNS_DIR)")
+    parser.add_argument(
+        "--tables", nargs="+", metavar="NAME",
+        help=f"tables to build: {', '.join(TABLES)}; or librilight / slue (that benchmark's) or all. "
+        "Default: the tables of every benchmark that has a run",
+    )
+    parser.add_argument(
+        "--seeds", type=int, metavar="N",
+        help="seeds each cell should have: a cell with fewer run folders is listed as partial (default: no check)",
+    )
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    setup_logging()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.seeds is not None and args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    try:
+        collection = collect(args.runs_dir, args.out or args.runs_dir, args.tables, args.seeds)
+    except (FileNotFoundError, ValueError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    summary = {
+        "runs": len(collection.index.runs),
+        "tables": {name: built.summary() for name, built in collection.tables.items()},
+        "written": [str(path) for path in collection.written],
+        "problems": collection.problems,
+    }
+    print(json.dumps(summary), flush=True)
+    if collection.problems:
+        for problem in collection.problems:
+            print(f"{parser.prog}: {problem}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

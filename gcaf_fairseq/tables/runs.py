@@ -1,0 +1,654 @@
+"""Run folders: the contract between the recipes (or a user) and the table builder.
+
+A folder of runs (``RUNS_DIR``) holds any tree of folders; every folder with a ``run.json``
+is one run (its subfolders are not searched for more runs). Two kinds:
+
+**Training run** (``"kind": "train"``, the default): one fine-tuning of one table cell at one
+seed, and every decoding of it::
+
+    RUN/
+      run.json                the cell coordinates (below); written first, before training
+      train.log               fairseq-hydra-train's log (json or simple log format)
+      .hydra/config.yaml      the composed config (fairseq-hydra-train with hydra.run.dir=RUN)
+      checkpoint_best.pt      (checkpoint_last.pt, ...)
+      skipped.json            optional: {"reason": "..."}: the run was deliberately not made
+      decode/SUBSET/          one folder per decoding: greedy ...
+      decode/SUBSET+lm/       ... and with the KenLM model
+        SUBSET.wer.json       fairseq-generate --decoding-output (decoding/decoding_output.py):
+                              "wer" in percent (also SUBSET.ids/.hyp.wrd/.ref.wrd, generate-SUBSET.txt)
+        ner.json              NER runs: gcaf-score ner --tags combined output ("f1")
+        sentiment.json        sentiment runs: gcaf-score sentiment output ("macro_f1")
+        timing.json           {"decode_seconds": S, "utterances": N, "audio_seconds": A} (CA Fig. 3)
+        skipped.json          optional: {"reason": "no LM given (--lm/--lexicon)"}: decoding not made
+
+``SUBSET`` is the fairseq subset name: ``dev_clean``, ``dev_other``, ``test_clean``,
+``test_other`` for LibriSpeech (``dev-other`` spellings are accepted too), ``dev`` and ``test``
+for SLUE.
+
+``run.json`` (keys; ``null`` values are ignored)::
+
+    benchmark     "librilight" | "slue"          (optional: follows from dataset)
+    dataset       "librilight" | "voxceleb" | "voxpopuli"
+    task          "asr" | "ner" | "sentiment"     (optional for librilight: asr)
+    system        A, B, C1..C4, D1..D7, E; the CA rows "(a)" (= A), "(b)" (= ca_b, audio
+                  context injection), "(c)" (= B); or a family C / D whose knobs name the row
+    split         "10m" | "1h" | "10h" | "100h"   (librilight; "10min" accepted) or
+                  "fine-tune"                      (SLUE)
+    seed          an integer
+    knobs (top level, optional; each system has defaults, see SYSTEMS):
+      prompt        P1..P4                        C: -, D/E: generation prompt
+      llm           "7B" | "13B" | "30B" | "70B"  (any "<N>B")
+      pooling       "cls" | "sequence"            text-encoder output used as context
+      context_text  "previous" | "current"        C rows: whose text is embedded
+      alpha         context loss weight           B, E
+      context_dim   D                             B, (b)
+      window        L                             B, (b)
+      offset        O                             B, (b)
+      distillation  true (E) | false (C, D)
+    max_update    the run's optimization.max_update (else read from the overrides or
+                  .hydra/config.yaml), to tell a finished run from an unfinished one
+    overrides     the hydra overrides the run was trained with (recorded, linked)
+    config        the config name (librilight_1h, slue_voxceleb_asr, ...) (recorded)
+
+A minimal ``run.json`` for a run made by hand::
+
+    {"dataset": "librilight", "split": "1h", "system": "A", "seed": 1}
+
+A knob that fixes a row's identity (C1's pooling and context text, D4's prompt and LLM,
+E's and D's distillation) must agree with the system, else the run is refused with the
+reason. Tunable knobs (B's and (b)'s alpha, D, L, O; E's prompt, LLM, pooling, alpha; D's
+pooling) default to the papers' chosen setting; a run whose knobs differ from a cell's is not
+that cell's run (it appears among the unused runs of ``runs.json``).
+
+**ROUGE run** (``"kind": "rouge"``, GCAF Table 3): a folder with ``run.json``
+``{"kind": "rouge", "dataset": "librilight", "subset": "dev_other", "llm": "13B"}`` and
+``rouge.json``, the output of ``gcaf-rouge --json`` (rows "previous GT text" and
+"generated with Pk (MODEL)").
+
+Writers for the recipes: :func:`write_run_file` (validated as it is written),
+:func:`write_skipped`, :func:`write_timing`.
+
+Reading is robust: a run folder missing an output is a missing cell with the reason (not
+trained, training unfinished: N of M updates, training failed, not decoded, no LM given,
+not scored, an unreadable result); a ``run.json`` that cannot be read or is inconsistent is
+a *problem*, listed with the file and what to fix, never silently dropped. Pure Python.
+"""
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..data.atomic_files import write_bytes_atomically, write_text_atomically
+
+RUN_FILE = "run.json"
+SKIPPED_FILE = "skipped.json"
+LM_SUFFIX = "+lm"
+
+#: dataset -> (benchmark, tasks)
+DATASETS = {
+    "librilight": ("librilight", ("asr",)),
+    "voxceleb": ("slue", ("asr", "sentiment")),
+    "voxpopuli": ("slue", ("asr", "ner")),
+}
+SPLITS = {"librilight": ("10m", "1h", "10h", "100h"), "slue": ("fine-tune",)}
+SPLIT_ALIASES = {"10min": "10m", "fine_tune": "fine-tune", "finetune": "fine-tune"}
+
+#: the CA paper's row names and our overlay's name for its row (b)
+SYSTEM_ALIASES = {"(a)": "A", "(b)": "ca_b", "(c)": "B", "ca_a": "A", "ca-b": "ca_b", "ca_c": "B"}
+
+
+@dataclass(frozen=True)
+class SystemKnobs:
+    """A system's knobs: ``fixed`` ones are its identity (a run must agree), ``tunable`` ones
+    have the papers' chosen value as default and may be swept."""
+
+    fixed: Dict[str, Any]
+    tunable: Dict[str, Any]
+
+    @property
+    def defaults(self) -> Dict[str, Any]:
+        return {**self.fixed, **self.tunable}
+
+
+_CA_AUDIO = {"context_dim": 32, "window": 2, "offset": 0}
+_C_ROWS = {
+    "C1": ("cls", "previous"), "C2": ("sequence", "previous"),
+    "C3": ("cls", "current"), "C4": ("sequence", "current"),
+}
+_D_ROWS = {
+    "D1": ("P1", "13B"), "D2": ("P2", "13B"), "D3": ("P3", "13B"), "D4": ("P4", "13B"),
+    "D5": ("P4", "7B"), "D6": ("P4", "30B"), "D7": ("P4", "70B"),
+}
+SYSTEMS: Dict[str, SystemKnobs] = {
+    "A": SystemKnobs({}, {}),
+    "B": SystemKnobs({}, {"alpha": 10.0, **_CA_AUDIO}),
+    "ca_b": SystemKnobs({}, dict(_CA_AUDIO)),
+    **{
+        name: SystemKnobs({"pooling": pooling, "context_text": text, "distillation": False}, {})
+        for name, (pooling, text) in _C_ROWS.items()
+    },
+    **{
+        name: SystemKnobs({"prompt": prompt, "llm": llm, "distillation": False}, {"pooling": "cls"})
+        for name, (prompt, llm) in _D_ROWS.items()
+    },
+    "E": SystemKnobs({"distillation": True}, {"prompt": "P4", "llm": "13B", "pooling": "cls", "alpha": 10.0}),
+    # families: the knobs name the row (C1..C4, D1..D7) where they match one
+    "C": SystemKnobs({"distillation": False}, {"pooling": "cls", "context_text": "previous"}),
+    "D": SystemKnobs({"distillation": False}, {"prompt": "P4", "llm": "13B", "pooling": "cls"}),
+}
+KNOB_ALIASES = {"D": "context_dim", "L": "window", "O": "offset", "context_window": "window",
+                "context_offset": "offset", "context_alpha": "alpha", "context_pooling": "pooling", "size": "llm"}
+RECORDED_KEYS = {"kind", "benchmark", "dataset", "task", "system", "split", "seed", "max_update", "overrides",
+                 "config", "subset", "notes", "description", "name"}
+
+
+class RunFileError(ValueError):
+    """A run.json that cannot be read or does not describe a cell; the message names the file."""
+
+
+def _normalize_knob(path: Path, name: str, value: Any) -> Any:
+    def bad(expected: str) -> RunFileError:
+        return RunFileError(f"{path}: {name} is {value!r}; expected {expected}. Fix the run.json")
+
+    if name == "prompt":
+        text = str(value).strip().upper()
+        if text.isdigit():
+            text = "P" + text
+        if text not in ("P1", "P2", "P3", "P4"):
+            raise bad("P1, P2, P3 or P4")
+        return text
+    if name == "llm":
+        text = str(value).strip().upper()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            text += "B"
+        if not re.fullmatch(r"\d+(\.\d+)?B", text):
+            raise bad("a size such as 7B, 13B, 30B or 70B")
+        return text
+    if name == "pooling":
+        text = str(value).strip().lower().strip("[]")
+        if text not in ("cls", "sequence"):
+            raise bad("cls or sequence")
+        return text
+    if name == "context_text":
+        text = str(value).strip().lower()
+        if text not in ("previous", "current"):
+            raise bad("previous or current")
+        return text
+    if name == "alpha":
+        if isinstance(value, bool):
+            raise bad("a number")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise bad("a number") from None
+        if not math.isfinite(number):
+            raise bad("a finite number")
+        return number
+    if name in ("context_dim", "window", "offset"):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise bad("an integer")
+        if not re.fullmatch(r"-?\d+", str(value).strip()):
+            raise bad("an integer")
+        return int(value)
+    if name == "distillation":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "on", "yes", "1"):
+            return True
+        if text in ("false", "off", "no", "0"):
+            return False
+        raise bad("true or false")
+    raise AssertionError(name)
+
+
+KNOBS = ("prompt", "llm", "pooling", "context_text", "alpha", "context_dim", "window", "offset", "distillation")
+
+
+def knobs_equal(left: Dict[str, Any], right: Dict[str, Any]) -> bool:
+    """Equal knob settings (floats compared with a relative tolerance: 10 == 10.0 == 1e1)."""
+    if set(left) != set(right):
+        return False
+    for key, value in left.items():
+        other = right[key]
+        if isinstance(value, float) or isinstance(other, float):
+            if not math.isclose(float(value), float(other), rel_tol=1e-9, abs_tol=1e-12):
+                return False
+        elif value != other:
+            return False
+    return True
+
+
+def resolve_system(path: Path, system: str, given: Dict[str, Any]) -> Tuple[str, Dict[str, Any], List[str]]:
+    """The canonical system, its full knob setting (defaults + given tunables) and notes.
+
+    ``RunFileError`` when a given knob contradicts the system's identity."""
+    notes: List[str] = []
+    name = SYSTEM_ALIASES.get(system, system)
+    if name not in SYSTEMS:
+        raise RunFileError(
+            f"{path}: system {system!r} is not a table row; use one of "
+            f"{', '.join(list(SYSTEMS) + list(SYSTEM_ALIASES))}. Fix the run.json"
+        )
+    spec = SYSTEMS[name]
+    knobs = dict(spec.defaults)
+    for key, value in given.items():
+        if key in spec.fixed:
+            if not knobs_equal({key: spec.fixed[key]}, {key: value}):
+                raise RunFileError(
+                    f"{path}: system {name} has {key} = {spec.fixed[key]!r}, but run.json says {value!r}. "
+                    f"Fix the system or the knob (a D or C run with other knobs is system D or C)"
+                )
+        elif key in spec.tunable:
+            knobs[key] = value
+        else:
+            notes.append(f"knob {key} = {value!r} does not apply to system {name}; ignored")
+    # a family run whose knobs are one of the numbered rows is that row
+    if name == "C":
+        for row, (pooling, text) in _C_ROWS.items():
+            if knobs["pooling"] == pooling and knobs["context_text"] == text:
+                name, knobs = row, dict(SYSTEMS[row].defaults)
+    elif name == "D":
+        for row, (prompt, llm) in _D_ROWS.items():
+            if knobs["prompt"] == prompt and knobs["llm"] == llm:
+                name, knobs = row, {**SYSTEMS[row].defaults, "pooling": knobs["pooling"]}
+    return name, knobs, notes
+
+
+@dataclass
+class Run:
+    """One run folder, its coordinates (validated) and what it recorded."""
+
+    folder: Path
+    kind: str  # "train" or "rouge"
+    benchmark: str
+    dataset: str
+    task: str
+    split: Optional[str]
+    system: Optional[str]
+    seed: Optional[int]
+    knobs: Dict[str, Any]
+    max_update: Optional[int]
+    overrides: List[str]
+    subset: Optional[str]  # rouge runs
+    raw: Dict[str, Any]
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def run_file(self) -> Path:
+        return self.folder / RUN_FILE
+
+    def coordinates(self) -> Dict[str, Any]:
+        coordinates = {"kind": self.kind, "benchmark": self.benchmark, "dataset": self.dataset, "task": self.task}
+        if self.kind == "rouge":
+            return {**coordinates, "subset": self.subset, **self.knobs}
+        return {**coordinates, "split": self.split, "system": self.system, "seed": self.seed, **self.knobs}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RunFileError(f"{path}: cannot be read ({error})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RunFileError(f"{path}:{error.lineno}: not JSON ({error.msg}). Fix or rewrite the file") from None
+
+
+def read_run(folder: Path) -> Run:
+    """The run of ``folder/run.json``; ``RunFileError`` naming the file and what to fix."""
+    folder = Path(folder)
+    path = folder / RUN_FILE
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path}: expected a JSON object with the run's coordinates, got {type(data).__name__}")
+    data = {KNOB_ALIASES.get(key, key): value for key, value in data.items()}
+    unknown = sorted(key for key in data if key not in RECORDED_KEYS and key not in KNOBS)
+    if unknown:
+        raise RunFileError(
+            f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(RECORDED_KEYS | set(KNOBS)))}. "
+            "Fix the run.json"
+        )
+
+    def required(key: str) -> Any:
+        if data.get(key) is None:
+            raise RunFileError(f"{path}: no {key!r}; a run.json needs dataset, split, system and seed "
+                               '(e.g. {"dataset": "librilight", "split": "1h", "system": "A", "seed": 1})')
+        return data[key]
+
+    kind = str(data.get("kind") or "train")
+    if kind not in ("train", "rouge"):
+        raise RunFileError(f"{path}: kind is {kind!r}; expected train or rouge")
+    dataset = str(required("dataset")).lower()
+    if dataset not in DATASETS:
+        raise RunFileError(f"{path}: dataset {dataset!r} is not one of {', '.join(DATASETS)}. Fix the run.json")
+    benchmark, tasks = DATASETS[dataset]
+    if data.get("benchmark") is not None and data["benchmark"] != benchmark:
+        raise RunFileError(f"{path}: dataset {dataset} belongs to benchmark {benchmark}, not {data['benchmark']!r}")
+    task = data.get("task") or (tasks[0] if len(tasks) == 1 or kind == "rouge" else None)
+    if task is None:
+        raise RunFileError(f"{path}: dataset {dataset} needs a task ({' or '.join(tasks)}). Fix the run.json")
+    if task not in tasks:
+        raise RunFileError(f"{path}: task {task!r} is not one of {dataset}'s ({', '.join(tasks)})")
+    given = {key: _normalize_knob(path, key, data[key]) for key in KNOBS if data.get(key) is not None}
+    overrides = data.get("overrides") or []
+    if not isinstance(overrides, list) or not all(isinstance(item, str) for item in overrides):
+        raise RunFileError(f"{path}: overrides must be a list of strings (hydra overrides)")
+    max_update = data.get("max_update")
+    if max_update is not None and (isinstance(max_update, bool) or not isinstance(max_update, int) or max_update < 0):
+        raise RunFileError(f"{path}: max_update is {max_update!r}; expected a non-negative integer")
+
+    if kind == "rouge":
+        subset = required("subset")
+        knobs = {"llm": given.get("llm", "13B")}
+        notes = [] if "llm" in given else ["llm not given: taken as 13B"]
+        return Run(folder, kind, benchmark, dataset, task, None, None, None, knobs, None, [], str(subset), data, notes)
+
+    split = str(required("split"))
+    split = SPLIT_ALIASES.get(split, split)
+    if split not in SPLITS[benchmark]:
+        raise RunFileError(
+            f"{path}: split {data['split']!r} is not a {benchmark} training split ({', '.join(SPLITS[benchmark])})"
+        )
+    seed = required("seed")
+    if isinstance(seed, bool) or not re.fullmatch(r"-?\d+", str(seed)):
+        raise RunFileError(f"{path}: seed is {seed!r}; expected an integer")
+    system, knobs, notes = resolve_system(path, str(required("system")), given)
+    return Run(folder, kind, benchmark, dataset, task, split, system, int(seed), knobs, max_update,
+               list(overrides), None, data, notes)
+
+
+def write_run_file(folder, coordinates: Dict[str, Any]) -> Run:
+    """Write ``folder/run.json`` atomically (the writer of the contract, for the recipes) and
+    return the run read back; ``RunFileError`` (and no file left) when it describes no cell."""
+    folder = Path(folder)
+    path = folder / RUN_FILE
+    previous = path.read_bytes() if path.is_file() else None
+    write_text_atomically(path, json.dumps(coordinates, indent=2) + "\n")
+    try:
+        return read_run(folder)
+    except RunFileError:
+        if previous is None:
+            path.unlink()
+        else:
+            write_bytes_atomically(path, previous)
+        raise
+
+
+def write_skipped(folder, reason: str) -> None:
+    """Mark a run folder or a decoding folder as deliberately not made (``skipped.json``)."""
+    write_text_atomically(Path(folder) / SKIPPED_FILE, json.dumps({"reason": reason}) + "\n")
+
+
+def write_timing(decode_folder, decode_seconds: float, utterances: int, audio_seconds: float) -> None:
+    """A decoding's ``timing.json`` (CA Fig. 3)."""
+    write_text_atomically(Path(decode_folder) / "timing.json", json.dumps(
+        {"decode_seconds": decode_seconds, "utterances": utterances, "audio_seconds": audio_seconds}) + "\n")
+
+
+@dataclass
+class Problem:
+    """A run.json that does not describe a cell (never dropped silently)."""
+
+    path: Path
+    message: str
+
+
+def find_runs(runs_dir: Path) -> Tuple[List[Run], List[Problem]]:
+    """Every run under ``runs_dir`` (folders with a run.json, searched recursively, not below
+    a run folder, hidden folders skipped), sorted by path; and the run.json files that could
+    not be read, as problems."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise FileNotFoundError(f"{runs_dir}: no such folder of runs")
+    runs, problems = [], []
+    for folder, subfolders, files in os.walk(runs_dir):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        if RUN_FILE in files:
+            subfolders[:] = []
+            try:
+                runs.append(read_run(Path(folder)))
+            except RunFileError as error:
+                problems.append(Problem(Path(folder) / RUN_FILE, str(error)))
+    return sorted(runs, key=lambda run: str(run.folder)), problems
+
+
+# ---------------------------------------------------------------- training state
+
+_UPDATES = re.compile(r"num_updates\"?\s*[:=]?\s*\"?(\d+)")
+_STOPPED = re.compile(r"max_update\"?\s*[:=]\s*\"?(\d+)")
+_DONE = "done training"
+
+
+@dataclass
+class TrainingState:
+    finished: bool
+    reason: Optional[str]  # why the run has no usable result; None when finished
+    num_updates: Optional[int]
+    max_update: Optional[int]
+    notes: List[str]
+
+
+def _config_max_update(config: Path) -> Optional[int]:
+    """``optimization.max_update`` of a saved hydra config (read without a YAML library)."""
+    in_optimization = False
+    for line in config.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line and not line[0].isspace():
+            in_optimization = line.rstrip() == "optimization:"
+            continue
+        match = re.fullmatch(r"\s+max_update:\s*(\d+)\s*", line)
+        if in_optimization and match:
+            return int(match.group(1))
+    return None
+
+
+def max_update_of(run: Run) -> Tuple[Optional[int], Optional[str]]:
+    """The run's max_update and where it came from: run.json, its overrides, .hydra/config.yaml."""
+    if run.max_update is not None:
+        return run.max_update, "run.json"
+    for override in reversed(run.overrides):
+        match = re.fullmatch(r"\+*optimization\.max_update=(\d+)", override.strip())
+        if match:
+            return int(match.group(1)), "run.json overrides"
+    config = run.folder / ".hydra" / "config.yaml"
+    if config.is_file():
+        value = _config_max_update(config)
+        if value is not None:
+            return value, str(config)
+    return None, None
+
+
+def training_state(run: Run) -> TrainingState:
+    """Whether the run's training finished, from ``train.log``: a ``done training`` line, or
+    ``num_updates`` reaching ``max_update``. A run without log but with a checkpoint (made by
+    hand) counts as trained, with a note."""
+    log = run.folder / "train.log"
+    checkpoints = sorted(path.name for path in run.folder.glob("checkpoint*.pt"))
+    max_update, _ = max_update_of(run)
+    if not log.is_file():
+        if checkpoints:
+            return TrainingState(True, None, None, max_update,
+                                 [f"no train.log; taken as trained from {checkpoints[0]}"])
+        return TrainingState(False, "not trained (no train.log, no checkpoint)", None, max_update, [])
+    num_updates, done, last_progress_line, failure = None, False, -1, None
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines):
+        for match in _UPDATES.finditer(line):
+            num_updates = max(num_updates or 0, int(match.group(1)))
+            last_progress_line = number
+        if "Stopping training due to num_updates" in line:
+            stopped = _STOPPED.search(line)
+            if stopped and max_update is None:
+                max_update = int(stopped.group(1))
+        if _DONE in line:
+            done, last_progress_line = True, number
+    if max_update is None:  # fairseq logs its whole config at start: {..., 'optimization': {..., 'max_update': N
+        logged = re.findall(r"'optimization': \{[^}]*?'max_update': (\d+)", "\n".join(lines))
+        max_update = int(logged[-1]) if logged else None  # the last start (a resumed run) counts
+    for number in range(len(lines) - 1, last_progress_line, -1):
+        if lines[number].startswith("Traceback (most recent call last)"):
+            tail = [line.strip() for line in lines[number:] if line.strip()]
+            failure = tail[-1] if tail else "Traceback"
+            break
+    if done or (num_updates is not None and max_update is not None and num_updates >= max_update):
+        return TrainingState(True, None, num_updates, max_update, [])
+    where = f"{num_updates or 0} of {max_update if max_update is not None else '?'} updates"
+    if failure:
+        return TrainingState(False, f"training failed at {where}: {failure} (see {log})", num_updates, max_update, [])
+    if max_update is None:
+        return TrainingState(False, f"training unfinished: {where} (no 'done training' line in train.log and no "
+                             "max_update in run.json or .hydra/config.yaml)", num_updates, max_update, [])
+    return TrainingState(False, f"training unfinished: {where}", num_updates, max_update, [])
+
+
+# ---------------------------------------------------------------- decoding results
+
+#: metric -> (file in the decoding folder, key, what writes it)
+METRIC_FILES = {
+    "wer": ("{subset}.wer.json", "wer", "fairseq-generate --decoding-output"),
+    "ner_f1": ("ner.json", "f1", "gcaf-score ner --tags combined"),
+    "sa_f1": ("sentiment.json", "macro_f1", "gcaf-score sentiment"),
+    "decode_seconds": ("timing.json", "decode_seconds", "the recipe's decode stage"),
+}
+
+
+def subset_spellings(subset: str) -> List[str]:
+    spellings = [subset]
+    for other in (subset.replace("_", "-"), subset.replace("-", "_")):
+        if other not in spellings:
+            spellings.append(other)
+    return spellings
+
+
+@dataclass
+class Measurement:
+    """One number of one run, or the reason there is none, with the files behind it."""
+
+    value: Optional[float]
+    reason: Optional[str]
+    files: Dict[str, Optional[Path]]
+    notes: List[str] = field(default_factory=list)
+
+
+def _skipped_reason(folder: Path) -> Optional[str]:
+    path = folder / SKIPPED_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        reason = data.get("reason") if isinstance(data, dict) else None
+    except (OSError, json.JSONDecodeError) as error:
+        return f"skipped ({path} unreadable: {error})"
+    return str(reason) if reason else f"skipped (see {path})"
+
+
+def run_files(run: Run) -> Dict[str, Optional[Path]]:
+    """The run's files a table links to (``None`` where absent)."""
+    folder = run.folder
+
+    def existing(path: Path) -> Optional[Path]:
+        return path if path.exists() else None
+
+    return {
+        "run_dir": folder,
+        "run_json": folder / RUN_FILE,
+        "config": existing(folder / ".hydra" / "config.yaml"),
+        "overrides": existing(folder / ".hydra" / "overrides.yaml"),
+        "train_log": existing(folder / "train.log"),
+        "checkpoint": existing(folder / "checkpoint_best.pt"),
+    }
+
+
+def decoding_folder(run: Run, subset: str, lm: bool) -> Tuple[Optional[Path], List[Path]]:
+    """The run's decoding folder of ``subset`` (with or without LM) if one exists, and the
+    paths looked at."""
+    tried = []
+    for spelling in subset_spellings(subset):
+        folder = run.folder / "decode" / (spelling + (LM_SUFFIX if lm else ""))
+        tried.append(folder)
+        if folder.is_dir():
+            return folder, tried
+    return None, tried
+
+
+def measure(run: Run, state: TrainingState, subset: str, lm: bool, metric: str) -> Measurement:
+    """``metric`` of ``run`` decoded on ``subset`` (with the LM when ``lm``), or the reason
+    it is missing."""
+    files = run_files(run)
+    skipped = _skipped_reason(run.folder)
+    if skipped:
+        return Measurement(None, f"skipped: {skipped}", files)
+    if not state.finished:
+        return Measurement(None, state.reason, files)
+    folder, tried = decoding_folder(run, subset, lm)
+    decode_name = f"decode/{subset}{LM_SUFFIX if lm else ''}/"
+    if folder is None:
+        if lm:
+            return Measurement(None, f"not decoded with an LM (no {decode_name}; the recipes need --lm and --lexicon)",
+                               files)
+        return Measurement(None, f"not decoded (no {decode_name})", files)
+    files["decode_dir"] = folder
+    files["decoded_files"] = sorted(
+        path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")  # not temporaries
+    )
+    skipped = _skipped_reason(folder)
+    if skipped:
+        return Measurement(None, skipped, files)
+    pattern, key, writer = METRIC_FILES[metric]
+    candidates = [folder / pattern.format(subset=spelling) for spelling in subset_spellings(subset)]
+    path = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if path is None:
+        what = "not decoded" if metric == "wer" else ("not timed" if metric == "decode_seconds" else "not scored")
+        return Measurement(None, f"{what}: no {candidates[0].name} in {folder} (written by {writer})", files)
+    files["score_file"] = path
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        return Measurement(None, f"unreadable result {path}: {error}; rewrite it ({writer})", files)
+    if not isinstance(data, dict) or key not in data:
+        return Measurement(None, f"unreadable result {path}: no {key!r} ({writer} writes it)", files)
+    if metric == "ner_f1" and data.get("tags", "combined") != "combined":
+        return Measurement(None, f"{path} was scored with --tags {data.get('tags')}; the tables use the combined "
+                           "tags (gcaf-score ner --tags combined)", files)
+    value = data[key]
+    if value is None:
+        return Measurement(None, f"{path}: {key} is null (no reference words?)", files)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return Measurement(None, f"unreadable result {path}: {key} is {value!r}, not a finite number", files)
+    notes = []
+    checkpoint = files.get("checkpoint")
+    if checkpoint is not None and checkpoint.stat().st_mtime > path.stat().st_mtime + 1:
+        notes.append(f"{path.name} is older than checkpoint_best.pt: decoded before the last checkpoint?")
+    return Measurement(float(value), None, files, notes)
+
+
+def rouge_rows(run: Run) -> Tuple[Optional[Dict[str, dict]], Optional[str], Dict[str, Optional[Path]]]:
+    """A ROUGE run's rows keyed ``previous`` / ``P1``..``P4`` (from ``rouge.json``), or the reason
+    there are none."""
+    path = run.folder / "rouge.json"
+    files: Dict[str, Optional[Path]] = {"run_dir": run.folder, "run_json": run.run_file, "score_file": None}
+    if not path.is_file():
+        return None, f"not scored: no rouge.json in {run.folder} (gcaf-rouge --json > rouge.json)", files
+    files["score_file"] = path
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        return None, f"unreadable result {path}: {error}", files
+    if not isinstance(data, list):
+        return None, f"unreadable result {path}: expected gcaf-rouge --json's list of rows", files
+    rows = {}
+    for number, row in enumerate(data, 1):
+        name = str(row.get("row", "")) if isinstance(row, dict) else ""
+        if name == "previous GT text":
+            rows["previous"] = row
+        else:
+            match = re.match(r"generated with (P\d)\b", name)
+            if not match:
+                return None, f"unreadable result {path}: row {number} ({name!r}) is not a gcaf-rouge row", files
+            rows[match.group(1)] = row
+    return rows, None, files
