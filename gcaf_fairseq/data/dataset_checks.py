@@ -28,7 +28,7 @@ Utterances longer than ``--max-tokens`` are checked when batches are made
 Cost: a FLAC header is read directly (its STREAMINFO block, 42 bytes), any other format
 through soundfile; about 20 microseconds per FLAC file and 100-150 per other file on a local
 disk (2,000 files: 0.05 s, resp. 0.25 s), with 8 threads for network file systems.
-``check_audio_headers=false`` skips the audio part. A manifest whose audio passed is
+``skip_audio_header_check=true`` skips the audio part. A manifest whose audio passed is
 remembered in a stamp beside it (:class:`AudioCheckStamp`), so later process starts of the
 same, unchanged manifest skip the headers.
 """
@@ -218,7 +218,7 @@ def _read_header(path: str):
 def check_split(cfg, split: str, saved_cfg=None, model_cfg=None) -> Optional[SplitCheck]:
     """Check the manifest, labels and audio of ``split`` (``cfg``: the running task config:
     ``data``, ``labels``, ``sample_rate``, ``min_sample_size``, ``max_sample_size``,
-    ``allow_stereo``, ``allow_duplicate_ids``, ``check_audio_headers``; ``saved_cfg``: the
+    ``allow_stereo``, ``allow_duplicate_ids``, ``skip_audio_header_check``; ``saved_cfg``: the
     checkpoint's, whose ``sample_rate`` fairseq reads the audio at; ``model_cfg``: the model's,
     for its receptive field). Raises :class:`DatasetInputError`; logs what fairseq leaves out."""
     if _get(cfg, "binarized_dataset") or _get(cfg, "multi_corpus_keys"):
@@ -272,7 +272,7 @@ def check_split(cfg, split: str, saved_cfg=None, model_cfg=None) -> Optional[Spl
                 f"feature extractor's receptive field of {field_size}: it yields no frame"
             )
 
-    if _get(cfg, "check_audio_headers") is not False:
+    if not _get(cfg, "skip_audio_header_check"):
         sample_rate = _get(saved_cfg, "sample_rate") or cfg.sample_rate
         allow_stereo = bool(_get(cfg, "allow_stereo"))
         stamp = AudioCheckStamp(manifest, sample_rate, allow_stereo)

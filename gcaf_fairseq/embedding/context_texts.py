@@ -25,7 +25,7 @@ Decisions (K previous utterances, K = 1 being the papers' setting):
   first utterance without one. The k-th utterance of a stream (k < K) gets its k - 1
   previous texts; the first gets none: an empty ``text`` / ``texts``, which
   ``gcaf-embed-context`` turns into "no context" (zero rows), as with K = 1. A ``prev_id``
-  without a row in the table also ends the walk (counted as ``missing_links``). The
+  without a row in the table also ends the walk (counted as ``unknown_previous``). The
   prepared tables list only the direct neighbours of a split's utterances, so an utterance
   whose previous utterance lies outside the split has at most that one previous text.
 

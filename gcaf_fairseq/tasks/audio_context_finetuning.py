@@ -82,12 +82,12 @@ class AudioContextFinetuningConfig(AudioFinetuningConfig):
             "A split joined with a context store needs unique ids either way"
         },
     )
-    check_audio_headers: bool = field(
-        default=True,
+    skip_audio_header_check: bool = field(
+        default=False,
         metadata={
-            "help": "at dataset load, read every audio file's header (existence, sample rate, channels, "
+            "help": "skip reading every audio file's header at dataset load (existence, sample rate, channels, "
             "length against the manifest; about 20 us per FLAC file, 100-150 us per other file on a local "
-            "disk); false skips it, and a bad file then fails when fairseq first reads it"
+            "disk, once per unchanged manifest); a bad file then fails when fairseq first reads it"
         },
     )
     # fairseq-generate's options; flat on the command line (--ctc-decoder, --decoder-lm, ...,
