@@ -11,6 +11,7 @@ import soundfile
 from gcaf_fairseq.cli.prepare_librispeech import main as prepare_librispeech_main
 from gcaf_fairseq.data.utterance_table import UTTERANCE_FIELDS, read_utterance_table
 from gcaf_fairseq.prep import PrepareError, prepare_librispeech
+from gcaf_demo.lookalike_trees import write_librispeech_chapter
 from speech_clips import clip, needs_speech_tools, speech_clips  # noqa: F401  (session fixture)
 
 pytestmark = needs_speech_tools
@@ -30,18 +31,8 @@ def text_of(speaker: int, number: int) -> str:
 
 def write_chapter(root: Path, speaker: int, chapter: int, numbers, speech_clips, sample_rate=16000, channels=1) -> Path:
     """A LibriSpeech chapter folder with utterances ``numbers``; returns the folder."""
-    folder = root / str(speaker) / str(chapter)
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for number in numbers:
-        utterance_id = f"{speaker}-{chapter}-{number:04d}"
-        samples = clip(speech_clips, number)
-        if channels == 2:
-            samples = np.stack([samples, samples], axis=1)
-        soundfile.write(str(folder / f"{utterance_id}.flac"), samples, sample_rate, subtype="PCM_16")
-        lines.append(f"{utterance_id} {text_of(speaker, number)}\n")
-    (folder / f"{speaker}-{chapter}.trans.txt").write_text("".join(lines))
-    return folder
+    return write_librispeech_chapter(root, speaker, chapter, numbers, lambda number: clip(speech_clips, number),
+                                     text_of, sample_rate=sample_rate, channels=channels)
 
 
 @pytest.fixture
@@ -199,7 +190,8 @@ def test_rerun_rewrites_identical_files_and_leaves_no_temporary_files(trees):
     prepare_librispeech(trees["fold0"], out, "train", **arguments)
     assert {path.name: path.read_bytes() for path in out.iterdir()} == first
     assert sorted(first) == [
-        "dict.ltr.txt", "train.coverage.json", "train.ltr", "train.tsv", "train.utterances.jsonl", "train.wrd",
+        "dict.ltr.txt", "train.coverage.json", "train.ltr", "train.neighbours.npz", "train.tsv", "train.utterances.jsonl",
+        "train.wrd",
     ]
     umask = os.umask(0)
     os.umask(umask)
@@ -295,3 +287,75 @@ def test_source_and_context_root_must_be_folders(tmp_path, speech_clips):
     write_chapter(tmp_path / "src", 19, 198, [0], speech_clips)
     with pytest.raises(PrepareError, match="context root .* is not a folder"):
         prepare_librispeech(tmp_path / "src", tmp_path / "out", "x", context_roots=[tmp_path / "absent"], progress=False)
+
+
+# --------------------------------------------------------------------------- nothing left out, lengths checked
+
+
+def zero_streaminfo_total(path: Path) -> None:
+    """Set a FLAC's STREAMINFO total-samples field to 0 ("unknown"), as a streaming encoder
+    leaves it; libsndfile then reports 2**63 - 1 frames."""
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC"
+    data[21] &= 0xF0  # STREAMINFO starts at byte 8; its 36-bit total spans bytes 13 (low nibble) to 17
+    data[22:26] = b"\0\0\0\0"
+    path.write_bytes(bytes(data))
+
+
+def test_a_folder_of_flacs_without_a_transcript_is_an_error(tmp_path, speech_clips):
+    write_chapter(tmp_path / "src", 19, 198, [0], speech_clips)
+    orphan = write_chapter(tmp_path / "src", 103, 1240, [0, 1], speech_clips)
+    (orphan / "103-1240.trans.txt").unlink()
+    prepare_fails(
+        tmp_path / "src", f"{orphan}: 2 FLAC file(s) (103-1240-0000.flac, 103-1240-0001.flac)",
+        "no SPEAKER-CHAPTER.trans.txt", "add the chapter's transcript, or move the audio out",
+    )
+
+
+def test_a_transcript_named_in_another_case_is_an_error(tmp_path, speech_clips):
+    write_chapter(tmp_path / "src", 19, 198, [0], speech_clips)
+    folder = write_chapter(tmp_path / "src", 103, 1240, [0], speech_clips)
+    (folder / "103-1240.trans.txt").rename(folder / "103-1240.TRANS.txt")
+    prepare_fails(tmp_path / "src", str(folder / "103-1240.TRANS.txt"), "rename it to 103-1240.trans.txt")
+
+
+@pytest.mark.parametrize("verify_audio", [True, False])
+def test_audio_of_unknown_or_zero_length_is_an_error(tmp_path, speech_clips, verify_audio):
+    folder = write_chapter(tmp_path / "src", 19, 198, [0, 1], speech_clips)
+    zero_streaminfo_total(folder / "19-198-0000.flac")
+    soundfile.write(str(folder / "19-198-0001.flac"), np.zeros(0, dtype=np.int16), 16000, format="WAV")
+    message = prepare_fails(
+        tmp_path / "src", f"{folder / '19-198-0000.flac'}: the audio header does not tell the length",
+        f"{folder / '19-198-0001.flac'}: the audio header gives a length of 0 samples",
+        f"{folder / '19-198.trans.txt'}:1", f"{folder / '19-198.trans.txt'}:2", "re-encode it",
+        verify_audio=verify_audio,
+    )
+    assert "9223372036854775807" in message
+
+
+def test_truncated_flac_is_caught_by_decoding(tmp_path, speech_clips, capsys):
+    folder = write_chapter(tmp_path / "src", 19, 198, [0, 1], speech_clips)
+    audio = folder / "19-198-0001.flac"
+    header_frames = soundfile.info(str(audio)).frames
+    audio.write_bytes(audio.read_bytes()[: audio.stat().st_size // 2])
+    assert soundfile.info(str(audio)).frames == header_frames  # the header alone cannot tell
+    prepare_fails(
+        tmp_path / "src", f"{audio}: the audio does not decode to its end", f"{folder / '19-198.trans.txt'}:2",
+        "fetch or extract the file again",
+    )
+    arguments = [str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--name", "x", "--no-progress"]
+    with pytest.raises(SystemExit) as exit_info:
+        prepare_librispeech_main(arguments + ["--verify-audio"])
+    assert exit_info.value.code == 2 and "does not decode to its end" in capsys.readouterr().err
+    # Opting out reads the headers only, as before.
+    prepare_librispeech_main(arguments + ["--no-verify-audio"])
+    assert json.loads(capsys.readouterr().out)["utterances"] == 2
+
+
+def test_without_context_roots_a_whole_chapter_ends_at_its_last_utterance(tmp_path, speech_clips):
+    dev = tmp_path / "LibriSpeech" / "dev-clean"
+    write_chapter(dev, 19, 198, range(3), speech_clips)
+    write_chapter(dev, 103, 1240, range(2), speech_clips)
+    report = prepare_librispeech(dev, tmp_path / "out", "dev_clean", jobs=2, progress=False)
+    assert report["prev"] == {"in_split": 3, "context_root": 0, "chapter_start": 2, "not_found": 0}
+    assert report["next"] == {"in_split": 3, "context_root": 0, "chapter_end": 2, "not_found": 0}

@@ -12,12 +12,14 @@ import soundfile
 from gcaf_fairseq.cli.prepare_slue import main as prepare_slue_main
 from gcaf_fairseq.data.utterance_table import read_utterance_table
 from gcaf_fairseq.prep import PrepareError, prepare_slue
+from gcaf_demo.lookalike_trees import (
+    VOXCELEB_COLUMNS, VOXPOPULI_COLUMNS, vc_row, voxpopuli_row, write_slue_tsv, write_voxceleb_release,
+    write_voxpopuli_release,
+)
 from speech_clips import clip, needs_speech_tools, speech_clips  # noqa: F401  (session fixture)
 
 pytestmark = needs_speech_tools
 
-VOXPOPULI_COLUMNS = ("id", "raw_text", "normalized_text", "speaker_id", "split", "raw_ner", "normalized_ner")
-VOXCELEB_COLUMNS = ("id", "normalized_text", "speaker_id", "split", "sentiment", "start_second", "end_second")
 SESSION_1, SESSION_2 = "20131007-0900-PLENARY-19", "20140115-0900-PLENARY-5"
 
 TEXT_A = "european parliament members met in the louise weiss building in strasbourg, they won't wait."
@@ -34,14 +36,7 @@ def span(text: str, tag: str, phrase: str) -> list:
     return [tag, text.index(phrase), len(phrase)]
 
 
-def write_tsv(path: Path, columns, rows) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join("\t".join(map(str, values)) + "\n" for values in [columns, *rows]))
-    return path
-
-
-def voxpopuli_row(utterance_id: str, text: str, spans) -> tuple:
-    return (utterance_id, text.capitalize(), text, "speaker1", "train", "[]", str(spans) if spans else "None")
+write_tsv = write_slue_tsv
 
 
 @pytest.fixture
@@ -68,14 +63,8 @@ def voxpopuli(tmp_path, speech_clips) -> Path:
         (f"{SESSION_1}-en_20131008-10:00:00_2", "speaker2", "test"),
         (f"{SESSION_1}-en_20131008-10:00:00_1", "speaker2", "test"),
     ]
-    write_tsv(release / "slue-voxpopuli_fine-tune.tsv", VOXPOPULI_COLUMNS, fine_tune)
-    write_tsv(release / "slue-voxpopuli_dev.tsv", VOXPOPULI_COLUMNS, dev)
-    write_tsv(release / "slue-voxpopuli_test_blind.tsv", ("id", "speaker_id", "split"), test)
-    for split, rows in (("fine-tune", fine_tune), ("dev", dev), ("test", test)):
-        (release / split).mkdir()
-        for index, row in enumerate(rows):
-            audio = release / split / f"{row[0]}.ogg"
-            soundfile.write(str(audio), clip(speech_clips, index), 16000, format="OGG", subtype="VORBIS")
+    write_voxpopuli_release(release, {"fine-tune": fine_tune, "dev": dev, "test": test},
+                            lambda index: clip(speech_clips, index), blind_test=True)
     return release
 
 
@@ -203,10 +192,6 @@ def test_rerun_rewrites_identical_files(voxpopuli, tmp_path):
 VC_VIDEO, VC_VIDEO_UNDERSCORE = "id10012_0AXjxNXiEzo", "id10012_0AX_xNX-Ez"
 
 
-def vc_row(utterance_id, text, sentiment, start, end) -> tuple:
-    return (utterance_id, text, utterance_id.split("_")[0], "fine-tune", sentiment, start, end)
-
-
 @pytest.fixture
 def voxceleb(tmp_path, speech_clips) -> Path:
     """fine-tune: a video with a <mixed> clip next to kept ones, a video id with an
@@ -222,15 +207,8 @@ def voxceleb(tmp_path, speech_clips) -> Path:
     ]
     dev = [vc_row("id10040_Ab_00001", "fine", "Neutral", 0.0, 0.5)]
     test = [("id10050_Xy_00002", "id10050", 0.0, 1.0), ("id10050_Xy_00001", "id10050", 0.5, 1.0)]
-    write_tsv(release / "slue-voxceleb_fine-tune.tsv", VOXCELEB_COLUMNS, fine_tune)
-    write_tsv(release / "slue-voxceleb_dev.tsv", VOXCELEB_COLUMNS, dev)
-    write_tsv(release / "slue-voxceleb_test_blind.tsv", ("id", "speaker_id", "start_second", "end_second"), test)
-    silence = np.zeros(3200, dtype=np.int16)
-    for split, rows in (("fine-tune", fine_tune), ("dev", dev), ("test", test)):
-        (release / f"{split}_raw").mkdir()
-        for index, row in enumerate(rows):
-            raw = np.concatenate([clip(speech_clips, index), silence, clip(speech_clips, index + 1)])
-            soundfile.write(str(release / f"{split}_raw" / f"{row[0]}.flac"), raw, 16000)
+    write_voxceleb_release(release, {"fine-tune": fine_tune, "dev": dev, "test": test},
+                           lambda index: clip(speech_clips, index), blind_test=True)
     return release
 
 
@@ -406,3 +384,54 @@ def test_bad_clip_times(voxceleb, start, end, message):
     tsv = voxceleb / "slue-voxceleb_dev.tsv"
     write_tsv(tsv, VOXCELEB_COLUMNS, [vc_row("id10040_Ab_00001", "fine", "Neutral", start, end)])
     prepare_fails("voxceleb", voxceleb, f"{tsv}:2: ", message)
+
+
+# --------------------------------------------------------------------------- near-miss labels, audio lengths
+
+
+@pytest.mark.parametrize(
+    "sentiment, looks_like", [("positive", "Positive"), ("Negative ", "Negative"), ("Neu tral", "Neutral"),
+                              ("Postive", "Positive")]
+)
+def test_sentiment_near_miss_is_an_error_not_a_drop(voxceleb, sentiment, looks_like):
+    tsv = voxceleb / "slue-voxceleb_dev.tsv"
+    write_tsv(tsv, VOXCELEB_COLUMNS, [vc_row("id10040_Ab_00001", "fine", sentiment, 0.0, 0.5)])
+    prepare_fails(
+        "voxceleb", voxceleb, f"{tsv}:2: sentiment {sentiment!r} is not one of Negative, Neutral, Positive",
+        f"looks like {looks_like!r}", "fix the label",
+    )
+
+
+def test_other_sentiments_are_still_dropped_and_counted(voxceleb, tmp_path):
+    tsv = voxceleb / "slue-voxceleb_dev.tsv"
+    write_tsv(tsv, VOXCELEB_COLUMNS, [
+        vc_row("id10040_Ab_00001", "fine", "Neutral", 0.0, 0.5), vc_row("id10040_Ab_00002", "so so", "<mixed>", 0.0, 0.5),
+    ])
+    soundfile.write(str(voxceleb / "dev_raw" / "id10040_Ab_00002.flac"), np.zeros(16000, dtype=np.int16), 16000)
+    reports = prepare_slue("voxceleb", voxceleb, tmp_path / "manifest", jobs=1, progress=False)
+    assert reports["dev"]["dropped"] == {"count": 1, "by_sentiment": {"<mixed>": 1}}
+    assert read_lines(tmp_path / "manifest" / "dev.sent") == ["Neutral"]
+
+
+def test_raw_clip_of_unknown_length_is_an_error(voxceleb):
+    audio = voxceleb / "dev_raw" / "id10040_Ab_00001.flac"
+    data = bytearray(audio.read_bytes())
+    data[21] &= 0xF0  # STREAMINFO total samples = 0: "unknown"
+    data[22:26] = b"\0\0\0\0"
+    audio.write_bytes(bytes(data))
+    prepare_fails(
+        "voxceleb", voxceleb, f"{audio}: the audio header does not tell the length",
+        f"{voxceleb / 'slue-voxceleb_dev.tsv'}:2",
+    )
+
+
+def test_truncated_audio_is_caught_by_decoding(voxceleb, tmp_path, capsys):
+    audio = voxceleb / "dev_raw" / "id10040_Ab_00001.flac"
+    audio.write_bytes(audio.read_bytes()[: audio.stat().st_size // 2])
+    prepare_fails(
+        "voxceleb", voxceleb, f"{audio}: the audio does not decode to its end", f"{voxceleb / 'slue-voxceleb_dev.tsv'}:2"
+    )
+    arguments = ["voxceleb", "--data", str(voxceleb), "--out", str(tmp_path / "m"), "--no-progress"]
+    with pytest.raises(SystemExit) as exit_info:
+        prepare_slue_main(arguments)
+    assert exit_info.value.code == 2 and "does not decode to its end" in capsys.readouterr().err

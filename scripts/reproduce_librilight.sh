@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Reproduce the Libri-light tables of both papers (GCAF Tables 2-7, CA Table 6) from one command.
+#
+#   scripts/reproduce_librilight.sh --out OUT --w2v wav2vec_small.pt --text-encoder bert-base-uncased/ \
+#       --librispeech LibriSpeech/ --librilight librispeech_finetuning/ \
+#       --llm 13B=StableBeluga-13B/ [--llm 7B=StableBeluga-7B/ ...] \
+#       [--tables gcaf-table7 ...] [--systems A E ...] [--splits 10m 1h ...] [--seeds 3] \
+#       [--lm 4-gram.arpa --lexicon librispeech_lexicon.lst] [--cpu] [--smoke] [--dry-run] \
+#       [--stage 4-7] [--slurm PARTITION] [-- optimization.max_update=20 ...]
+#
+# Stages (each skips what is done; a killed training resumes from checkpoint_last.pt):
+#   1 prepare        gcaf-prepare-librispeech: train_10m (1h/0), train_1h, train_10h, train_100h
+#                    (train-clean-100), dev_clean, dev_other, test_clean, test_other
+#   2 context texts  gcaf-context-texts (previous text: C1/C2; current text: C3/C4),
+#                    gcaf-generate-context (P1-P4 for the D rows and E's teacher; sharded over
+#                    several --llm-url servers or GPUs, then gcaf-merge-generations)
+#   3 embed          gcaf-embed-context ([CLS] or sequence)
+#   4 train          fairseq-hydra-train, every row x split x seed (run.json first)
+#   5 decode         fairseq-generate (greedy; KenLM for +LM rows), timing.json
+#   6 score          gcaf-score, gcaf-rouge (GCAF Table 3)
+#   7 tables         gcaf-collect-results -> OUT/tables/NAME.{md,csv,json}
+# Options: PYTHON=/path/to/python picks the interpreter (default: python3). Full help: --help.
+set -euo pipefail
+benchmark=librilight
+python="${PYTHON:-python3}"
+if [ $# -eq 0 ]; then sed -n 2,23p "$0"; exit 2; fi
+stages=all
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stages=${2:?--stage needs a value}; shift 2 ;;
+    --stage=*) stages=${1#*=}; shift ;;
+    -h|--help) exec "$python" -m gcaf_fairseq.recipes.run "$benchmark" --help ;;
+    --) args+=("$@"); break ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+first=1
+for stage in $("$python" -m gcaf_fairseq.recipes.run stages "$stages"); do
+  if [ $first -eq 1 ]; then plan=(); first=0; else plan=(--quiet-plan); fi
+  "$python" -m gcaf_fairseq.recipes.run "$benchmark" --stage "$stage" "${plan[@]}" "${args[@]}"
+done

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Reproduce the SLUE tables of both papers (GCAF Table 8, CA Tables 1-5 and Fig. 3) from one command.
+#
+#   scripts/reproduce_slue.sh --out OUT --w2v wav2vec_small.pt --text-encoder bert-base-uncased/ \
+#       --slue-voxceleb slue-voxceleb/ --slue-voxpopuli slue-voxpopuli/ \
+#       --llm-url http://gpu1:8000/v1 --llm-url http://gpu2:8000/v1 --llm-name stabilityai/StableBeluga-13B \
+#       [--tables gcaf-table8 ca-table4 ...] [--systems A E ...] [--splits voxceleb-asr voxpopuli-ner ...] \
+#       [--seeds 3] [--lm slue.arpa --lexicon slue_lexicon.txt] [--cpu] [--smoke] [--dry-run] \
+#       [--stage 4-7] [--slurm PARTITION] [-- optimization.max_update=20 ...]
+#
+# Stages (each skips what is done; a killed training resumes from checkpoint_last.pt):
+#   1 prepare        gcaf-prepare-slue voxceleb / voxpopuli: fine-tune, dev, test (+ e2e_ner/)
+#   2 context texts  gcaf-context-texts (previous text: C1/C2; current text: C3/C4),
+#                    gcaf-generate-context (P1-P4 for the D rows and E's teacher; sharded over
+#                    several --llm-url servers or GPUs, then gcaf-merge-generations)
+#   3 embed          gcaf-embed-context ([CLS] or sequence)
+#   4 train          fairseq-hydra-train, every row x split x seed (run.json first)
+#   5 decode         fairseq-generate (greedy; KenLM for +LM rows), timing.json
+#   6 score          gcaf-score (WER, NER F1, sentiment F1; the SLUE score in the tables)
+#   7 tables         gcaf-collect-results -> OUT/tables/NAME.{md,csv,json}
+# Options: PYTHON=/path/to/python picks the interpreter (default: python3). Full help: --help.
+set -euo pipefail
+benchmark=slue
+python="${PYTHON:-python3}"
+if [ $# -eq 0 ]; then sed -n 2,22p "$0"; exit 2; fi
+stages=all
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stages=${2:?--stage needs a value}; shift 2 ;;
+    --stage=*) stages=${1#*=}; shift ;;
+    -h|--help) exec "$python" -m gcaf_fairseq.recipes.run "$benchmark" --help ;;
+    --) args+=("$@"); break ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+first=1
+for stage in $("$python" -m gcaf_fairseq.recipes.run stages "$stages"); do
+  if [ $first -eq 1 ]; then plan=(); first=0; else plan=(--quiet-plan); fi
+  "$python" -m gcaf_fairseq.recipes.run "$benchmark" --stage "$stage" "${plan[@]}" "${args[@]}"
+done
