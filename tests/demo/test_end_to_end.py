@@ -90,7 +90,7 @@ def test_kenlm_lexicon_decoding_through_fairseq_generate(trained, corpus, tmp_pa
     results = tmp_path / "results"
     # Through the recipe script, with the beam cut down for speed.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "BEAM": "20", "WORD_SCORE": "1"}
-    script = Path(__file__).resolve().parents[1] / "scripts" / "recipes" / "decode.sh"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "recipes" / "decode.sh"
     subprocess.run(["bash", str(script), str(corpus), str(trained["A"] / "checkpoint_last.pt"), "test", str(results),
                     str(arpa), str(tmp_path / "lexicon.txt")], check=True, env=env, capture_output=True)
     report = read_generate_output(results, "test")

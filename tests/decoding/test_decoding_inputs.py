@@ -18,7 +18,7 @@ import gcaf_fairseq.tasks  # noqa: F401,I001  (registers the plugin before data.
 from gcaf_demo.fairseq_runs import generate, hydra_train, read_generate_output
 from gcaf_fairseq.data.context_join import context_paths
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 TEST_UTTERANCES = 4
 
 

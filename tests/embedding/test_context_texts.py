@@ -14,7 +14,7 @@ from gcaf_fairseq.cli.context_texts import main
 from gcaf_fairseq.data.utterance_table import previous_texts, read_utterance_table, write_utterance_table
 from gcaf_fairseq.embedding.context_texts import context_text_records, write_context_texts
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def _row(stream, position, text, prev_id, next_id, in_split=True):

@@ -26,7 +26,7 @@ from gcaf_fairseq.generation.prompts import PROMPTS
 from gcaf_fairseq.generation.runner import run_generation
 from gcaf_fairseq.generation.templates import STABLEBELUGA_DEFAULT_SYSTEM, build_template
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def fake_generation(prompt_key: str) -> str:

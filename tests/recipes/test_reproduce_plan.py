@@ -19,7 +19,7 @@ from gcaf_fairseq.tables.cells import cell_spec
 from gcaf_fairseq.tables.published import BENCHMARK_TABLES, TABLES
 from gcaf_fairseq.tables.runs import read_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENCODER_DIM = 384  # all-MiniLM-L6-v2
 
 

@@ -139,7 +139,7 @@ def test_the_ca_sweep_writes_one_table_and_resumes(corpus, w2v_checkpoint, tmp_p
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "recipes" / "ca_sweep.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "recipes" / "ca_sweep.py"
     command = [sys.executable, str(script), "--data", str(corpus), "--w2v", str(w2v_checkpoint),
                "--utterance-table", f"{corpus}/{{split}}.utterances.jsonl", "--alphas", "1", "10",
                "--windows", "3,-1", "--out", str(tmp_path / "sweep"), "--", "optimization.max_update=8"]

@@ -19,7 +19,7 @@ from speech_clips import PHRASES, clip, needs_speech_tools, speech_clips  # noqa
 
 pytestmark = [pytest.mark.slow, needs_speech_tools]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "reproduce_librilight.sh"
 SEEDS = 2
 

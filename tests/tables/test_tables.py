@@ -23,7 +23,7 @@ from gcaf_fairseq.tables.runs import (
     RunFileError, read_run, training_state, write_run_file, write_skipped, write_timing,
 )
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- fake runs

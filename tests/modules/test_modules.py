@@ -196,7 +196,7 @@ def test_audio_context_pools_each_utterances_neighbours_joined_over_time():
 
 
 def test_building_blocks_do_not_import_fairseq():
-    folder = pathlib.Path(__file__).resolve().parents[1] / "gcaf_fairseq" / "modules"
+    folder = pathlib.Path(__file__).resolve().parents[2] / "gcaf_fairseq" / "modules"
     for source in folder.glob("*.py"):
         imports = [line for line in source.read_text().splitlines() if line.lstrip().startswith(("import ", "from "))]
         assert not [line for line in imports if "fairseq" in line.replace("gcaf_fairseq", "")], source

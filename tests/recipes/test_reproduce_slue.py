@@ -20,7 +20,7 @@ from speech_clips import PHRASES, clip, needs_speech_tools, speech_clips  # noqa
 
 pytestmark = [pytest.mark.slow, needs_speech_tools]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEEDS = 2
 COLUMNS = ("vp_ner/dev", "vp_ner/test", "vc_sa/dev", "vc_sa/test")
 
