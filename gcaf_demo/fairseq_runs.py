@@ -7,7 +7,6 @@ Used by the demo and the end-to-end tests: every run is a real ``fairseq-hydra-t
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -139,27 +138,29 @@ def run_logged(
     # One thread per process: on a 2-core machine two torch processes with default threading
     # slow each other down by an order of magnitude, and one thread is as fast for tiny models.
     full_env = {"OMP_NUM_THREADS": "1", **os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with open(log_path, "a" if append else "w") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
         try:
+            pause = 0.05  # short commands return quickly; long ones are polled every poll_seconds
             while True:
-                try:
-                    child.wait(timeout=poll_seconds)
+                # wait4: this child's own CPU time, also while other runs go on side by side.
+                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+                if pid:
+                    child.returncode = os.waitstatus_to_exitcode(status)
                     break
-                except subprocess.TimeoutExpired:
-                    if progress is not None:
-                        progress.follow(log_path, start)
+                time.sleep(pause)
+                pause = min(2 * pause, poll_seconds)
+                if progress is not None:
+                    progress.follow(log_path, start)
         except BaseException:  # interrupted: do not leave fairseq running on its own
             child.kill()
             child.wait()
             raise
     seconds = time.perf_counter() - start
-    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_seconds = (children_after.ru_utime - children_before.ru_utime) + (children_after.ru_stime - children_before.ru_stime)
+    cpu_seconds = usage.ru_utime + usage.ru_stime
     if progress is not None:
         progress.follow(log_path, start, final=True)
     if child.returncode != 0:
@@ -175,10 +176,11 @@ def hydra_train(
     system: Optional[str] = None,
     config_dir: Optional[Path] = None,
     progress: Optional[TrainingProgress] = None,
+    env: Optional[Dict[str, str]] = None,
 ) -> RunTimes:
     """``fairseq-hydra-train`` with this plugin; checkpoints, hydra files and
-    ``train.log`` go to ``save_dir``. Returns the wall and CPU time; ``progress``: see
-    :func:`run_logged`."""
+    ``train.log`` go to ``save_dir``. Returns the wall and CPU time; ``progress`` and
+    ``env``: see :func:`run_logged`."""
     save_dir = Path(save_dir)
     command = [
         fairseq_command("fairseq-hydra-train"),
@@ -191,7 +193,7 @@ def hydra_train(
     if system is not None:
         command.append(f"+system={system}")
     # Appended: a resumed training keeps the log of what it resumes from.
-    return run_logged(command + list(overrides), save_dir / "train.log", progress=progress, append=True)
+    return run_logged(command + list(overrides), save_dir / "train.log", env=env, progress=progress, append=True)
 
 
 @dataclass

@@ -12,7 +12,9 @@ itself resumes from ``checkpoint_last.pt``.
 """
 
 import json
+import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -64,6 +66,7 @@ class DemoCorpus:
     systems: tuple  # default systems
     updates: int  # default fine-tuning updates per system
     options: dict  # default keyword arguments of the corpus builder
+    lr: Optional[float] = None  # default peak learning rate of fine-tuning (None: demo_tiny.yaml's 0.002)
 
 
 # The homophone demo: 3 pairs, so each topic has one homophone (FLOUR in the kitchen, FLOWER
@@ -80,7 +83,7 @@ CORPORA = {
     # Neutral sentences hold a homophone only the previous sentence can spell
     # (homophone_corpus.py). The tiny model cannot spell them: the small one (0.9M parameters) can.
     "homophones": DemoCorpus(
-        "small_wav2vec2", "outputs/demo", ("A", "C1", "D4", "E", "C1L"), 1500, HOMOPHONE_DEMO_CORPUS
+        "small_wav2vec2", "outputs/demo", ("A", "C1L"), 900, HOMOPHONE_DEMO_CORPUS, lr=0.004,
     ),
     # 24 chapters x 8 sentences of the plain topic corpus (corpus.py).
     "topics": DemoCorpus("tiny_wav2vec2", "outputs/demo-topics", ("A", "E"), 1000, {}),
@@ -120,6 +123,13 @@ class DemoSettings:
         default=1, metadata={"help": "seed of the corpus texts, wav2vec2 pretraining, the demo LLM and fine-tuning"}
     )
     jobs: int = field(default=2, metadata={"help": "parallel speech synthesis processes"})
+    parallel: int = field(
+        default=2,
+        metadata={
+            "help": "fine-tuning runs side by side; the torch threads (OMP_NUM_THREADS, else the cores) are "
+            "shared among them (on 2 cores, two 1-thread runs finish sooner than one 2-thread run after another)"
+        },
+    )
 
 
 DEMO_DEFAULTS = DemoSettings()
@@ -214,6 +224,8 @@ def score_test_homophones(corpus_dir: Path, decoding) -> Optional[dict]:
 def run_system(
     system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates: int, seed: int, alpha: float,
     llm: Optional[TinyLlmRun] = None,
+    threads: Optional[int] = None,
+    lr: Optional[float] = None,
 ) -> SystemResult:
     spec = SYSTEMS[system]
     save_dir = out_dir / "finetune" / system
@@ -225,6 +237,8 @@ def run_system(
         f"common.seed={seed}",
         f"dataset.validate_interval_updates={max(1, updates // 4)}",
     ]
+    if lr is not None:
+        overrides.append(f"optimization.lr=[{lr}]")
     if spec.store is not None:
         overrides.append(f"task.context_store='{store}'")  # quoted: hydra's grammar
     if system == "E":
@@ -246,7 +260,8 @@ def run_system(
         train_times = RunTimes(**json.loads(finished.read_text()))
     else:
         progress = TrainingProgress(f"[demo]     {system}", updates)
-        train_times = hydra_train("demo_tiny", save_dir, overrides, system=spec.overlay, progress=progress)
+        env = {"OMP_NUM_THREADS": str(threads)} if threads else None
+        train_times = hydra_train("demo_tiny", save_dir, overrides, system=spec.overlay, progress=progress, env=env)
         write_text_atomically(finished, json.dumps(asdict(train_times)))
     training = read_training_log(save_dir / "train.log")
 
@@ -352,6 +367,8 @@ def run_demo(
     alpha=DEMO_DEFAULTS.alpha,
     llm_steps=DEMO_DEFAULTS.llm_steps,
     corpus_options=None,
+    parallel=DEMO_DEFAULTS.parallel,
+    lr=None,
 ) -> List[SystemResult]:
     """Run the demo on ``corpus`` (a key of :data:`CORPORA`); ``out_dir``, ``systems`` and
     ``finetune_updates`` default to the corpus's, the other settings to :class:`DemoSettings`. ``chapters`` and ``sentences_per_chapter``
@@ -364,6 +381,7 @@ def run_demo(
     setting = CORPORA[corpus]
     systems = tuple(systems or setting.systems)
     finetune_updates = finetune_updates or setting.updates
+    lr = lr if lr is not None else setting.lr
     out_dir = Path(out_dir or setting.out_dir).resolve()
     claim_output_folder(out_dir, corpus)
     corpus_dir = out_dir / "corpus"
@@ -386,9 +404,17 @@ def run_demo(
     if any(SYSTEMS[system].store == "P4" for system in systems):
         print(f"[demo] 4/6 training the demo LLM ({llm_steps} steps) and generating P4 titles -> {out_dir / 'context'}", flush=True)
         llm = generate_p4_contexts(corpus_dir, out_dir, demo_text_encoder(), seed, llm_steps)
-    results = []
-    for system in systems:
-        results.append(run_system(system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha, llm))
+    parallel = max(1, min(parallel, len(systems)))
+    threads = max(1, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1) // parallel)
+    if parallel > 1:
+        print(f"[demo]     {parallel} fine-tuning runs side by side, {threads} torch thread(s) each", flush=True)
+    with ThreadPoolExecutor(parallel) as pool:  # each run is a fairseq process: threads only wait
+        results = list(pool.map(
+            lambda system: run_system(
+                system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha, llm, threads, lr
+            ),
+            systems,
+        ))
     table = results_table(results)
     write_text_atomically(out_dir / "results.md", table + "\n")
     write_text_atomically(out_dir / "results.json", json.dumps([asdict(r) for r in results], indent=2) + "\n")

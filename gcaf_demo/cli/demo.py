@@ -1,5 +1,5 @@
-"""``gcaf-demo``: systems A, C1, D4, E and C1L end to end on the synthesized homophone corpus,
-or A and E on the plain topic corpus (see README)."""
+"""``gcaf-demo``: systems A and C1L (``--systems all``: A, C1, D4, E and C1L) end to end on the
+synthesized homophone corpus, or A and E on the plain topic corpus (see README)."""
 
 import argparse
 import dataclasses
@@ -34,24 +34,28 @@ def main(argv: Optional[List[str]] = None) -> None:
     systems_help = "; ".join(f"{name}: {', '.join(setting.systems)}" for name, setting in CORPORA.items())
     parser.add_argument(
         "--systems",
-        help=f"comma-separated systems among {', '.join(SYSTEM_DESCRIPTIONS)} (default per corpus: {systems_help})",
+        help=f"comma-separated systems among {', '.join(SYSTEM_DESCRIPTIONS)}, or 'all' (default per corpus: {systems_help})",
     )
     updates_help = "; ".join(f"{name}: {setting.updates}" for name, setting in CORPORA.items())
     parser.add_argument("--updates", type=int, help=f"fine-tuning updates per system (default per corpus: {updates_help})")
+    lr_help = "; ".join(f"{name}: {setting.lr or 0.002}" for name, setting in CORPORA.items())
+    parser.add_argument("--lr", type=float, help=f"peak fine-tuning learning rate (default per corpus: {lr_help})")
     add_settings_options(parser)
     parser.add_argument(
         "--threads", type=int, default=min(4, os.cpu_count() or 1),
-        help="torch threads of each fairseq run, which run one at a time (default: the cores, at most 4: "
-        "%(default)s); an OMP_NUM_THREADS in the environment wins",
+        help="torch threads in all (default: the cores, at most 4: %(default)s), shared among the --parallel "
+        "fine-tuning runs; an OMP_NUM_THREADS in the environment wins",
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, args.threads)))
     systems = [s.strip() for s in args.systems.split(",") if s.strip()] if args.systems else None
+    if systems == ["all"]:
+        systems = list(SYSTEM_DESCRIPTIONS)
     unknown = [s for s in systems or () if s not in SYSTEM_DESCRIPTIONS]
     if unknown:
         parser.error(f"unknown system(s) {', '.join(unknown)}; choose among {', '.join(SYSTEM_DESCRIPTIONS)}")
     settings = {setting.name: getattr(args, setting.name) for setting in dataclasses.fields(DemoSettings)}
-    run_demo(out_dir=args.out, systems=systems, finetune_updates=args.updates, **settings)
+    run_demo(out_dir=args.out, systems=systems, finetune_updates=args.updates, lr=args.lr, **settings)
 
 
 if __name__ == "__main__":
