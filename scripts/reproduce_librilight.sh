@@ -19,24 +19,6 @@
 #   5 decode         fairseq-generate (greedy; KenLM for +LM rows), timing.json
 #   6 score          gcaf-score, gcaf-rouge (GCAF Table 3)
 #   7 tables         gcaf-collect-results -> OUT/tables/NAME.{md,csv,json}
-# Options: PYTHON=/path/to/python picks the interpreter (default: python3). Full help: --help.
-set -euo pipefail
-benchmark=librilight
-python="${PYTHON:-python3}"
-if [ $# -eq 0 ]; then sed -n 2,23p "$0"; exit 2; fi
-stages=all
-args=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stages=${2:?--stage needs a value}; shift 2 ;;
-    --stage=*) stages=${1#*=}; shift ;;
-    -h|--help) exec "$python" -m gcaf_fairseq.recipes.run "$benchmark" --help ;;
-    --) args+=("$@"); break ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
-first=1
-for stage in $("$python" -m gcaf_fairseq.recipes.run stages "$stages"); do
-  if [ $first -eq 1 ]; then plan=(); first=0; else plan=(--quiet-plan); fi
-  "$python" -m gcaf_fairseq.recipes.run "$benchmark" --stage "$stage" "${plan[@]}" "${args[@]}"
-done
+# PYTHON=/path/to/python picks the interpreter (default: the checkout's .venv, else python3).
+# Full help: --help.
+exec bash "$(dirname "${BASH_SOURCE[0]}")/recipes/run_stages.sh" librilight "${BASH_SOURCE[0]}" "$@"
