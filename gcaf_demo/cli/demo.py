@@ -1,5 +1,6 @@
 """``gcaf-demo``: systems A and C1L (``--systems all``: A, C1, D4, E and C1L) end to end on the
-synthesized homophone corpus, or A and E on the plain topic corpus (see README)."""
+synthesized homophone corpus, or A and E on the plain topic corpus (see README).
+``--finetune-seeds 1,2,3`` fine-tunes each system once per seed and adds a table of means."""
 
 import argparse
 import dataclasses
@@ -7,7 +8,7 @@ import os
 from typing import List, Optional
 
 from gcaf_fairseq.cli.console import setup_logging
-from gcaf_demo.pipeline import CORPORA, SYSTEM_DESCRIPTIONS, DemoSettings, run_demo
+from gcaf_demo.pipeline import ALL_SYSTEMS, CORPORA, SYSTEM_DESCRIPTIONS, DemoSettings, run_demo
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +35,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     systems_help = "; ".join(f"{name}: {', '.join(setting.systems)}" for name, setting in CORPORA.items())
     parser.add_argument(
         "--systems",
-        help=f"comma-separated systems among {', '.join(SYSTEM_DESCRIPTIONS)}, or 'all' (default per corpus: {systems_help})",
+        help=f"comma-separated systems among {', '.join(SYSTEM_DESCRIPTIONS)}, or 'all' ({', '.join(ALL_SYSTEMS)}) "
+        f"(default per corpus: {systems_help})",
+    )
+    parser.add_argument(
+        "--finetune-seeds",
+        help="comma-separated fine-tuning seeds, e.g. 1,2,3: every system is fine-tuned once per seed on the same "
+        "corpus, pretrained model and context stores (those keep --seed), and a table of means follows "
+        "(default: --seed)",
     )
     updates_help = "; ".join(f"{name}: {setting.updates}" for name, setting in CORPORA.items())
     parser.add_argument("--updates", type=int, help=f"fine-tuning updates per system (default per corpus: {updates_help})")
@@ -50,12 +58,21 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, args.threads)))
     systems = [s.strip() for s in args.systems.split(",") if s.strip()] if args.systems else None
     if systems == ["all"]:
-        systems = list(SYSTEM_DESCRIPTIONS)
+        systems = list(ALL_SYSTEMS)
     unknown = [s for s in systems or () if s not in SYSTEM_DESCRIPTIONS]
     if unknown:
         parser.error(f"unknown system(s) {', '.join(unknown)}; choose among {', '.join(SYSTEM_DESCRIPTIONS)}")
+    finetune_seeds = None
+    if args.finetune_seeds:
+        try:
+            finetune_seeds = [int(seed) for seed in args.finetune_seeds.split(",") if seed.strip()]
+        except ValueError:
+            parser.error(f"--finetune-seeds takes comma-separated integers, got {args.finetune_seeds!r}")
     settings = {setting.name: getattr(args, setting.name) for setting in dataclasses.fields(DemoSettings)}
-    run_demo(out_dir=args.out, systems=systems, finetune_updates=args.updates, lr=args.lr, **settings)
+    run_demo(
+        out_dir=args.out, systems=systems, finetune_updates=args.updates, lr=args.lr, finetune_seeds=finetune_seeds,
+        **settings,
+    )
 
 
 if __name__ == "__main__":

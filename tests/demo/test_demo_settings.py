@@ -23,7 +23,7 @@ def test_the_command_line_passes_the_settings_defaults(monkeypatch):
     monkeypatch.setattr(demo_cli, "run_demo", lambda **kwargs: calls.append(kwargs))
     demo_cli.main([])
     expected = dataclasses.asdict(DEMO_DEFAULTS)
-    assert calls == [{"out_dir": None, "systems": None, "finetune_updates": None, "lr": None, **expected}]
+    assert calls == [{"out_dir": None, "systems": None, "finetune_updates": None, "lr": None, "finetune_seeds": None, **expected}]
 
 
 def test_the_command_line_options_override_and_help_shows_the_defaults(monkeypatch, capsys):
