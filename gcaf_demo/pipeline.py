@@ -31,6 +31,7 @@ from .corpus import synthesize_corpus
 from .fairseq_runs import RunTimes, TrainingProgress, format_duration, generate, hydra_train, read_generate_output, read_training_log
 from .homophone_corpus import build_homophone_corpus
 from .tiny_llm import TinyLlmRun, train_tiny_llm
+from .student_probe import probe_homophone_student
 from .tiny_wav2vec2 import pretrain_tiny_wav2vec2
 
 SPLITS = ("train", "valid", "test")
@@ -233,6 +234,7 @@ class SystemResult:
     context_at_inference: str
     llm: Optional[dict] = None  # systems whose context came from the demo LLM: its run (steps actually run, ...)
     seed: Optional[int] = None  # the fine-tuning seed (common.seed)
+    student_probe: Optional[dict] = None  # E on the homophone corpus: student_probe.topic_probe of the test split
 
 
 def score_test_homophones(corpus_dir: Path, decoding) -> Optional[dict]:
@@ -310,10 +312,12 @@ def run_system(
     extra = ["--context-store", store] if injection else []
     generate(corpus_dir, save_dir / "checkpoint_last.pt", "test", results_dir, extra)  # A, E: no store
     decoding = read_generate_output(results_dir, "test")
+    probe = None
+    if spec.overlay == "E" and (corpus_dir / "homophones.json").exists():
+        probe = probe_homophone_student(save_dir / "checkpoint_last.pt", corpus_dir, store)
     llm = llm if spec.store == "P4" else None
     return SystemResult(
         system=system,
-        seed=seed,
         description=spec.description
         + (f", alpha {alpha:g}" if spec.overlay == "E" else "")
         + (f" (context_layer={context_layer})" if context_layer is not None else "")
@@ -329,6 +333,8 @@ def run_system(
         decoded=len(decoding.hypotheses),
         context_at_inference=spec.context_at_inference,
         llm=llm.summary() if llm is not None else None,
+        seed=seed,
+        student_probe=probe,
     )
 
 
@@ -349,6 +355,9 @@ def results_table(results: List[SystemResult]) -> str:
     columns = ["system"] + (["seed"] if seeds else []) + ["description", "test WER"]
     if homophones:
         columns += ["neutral: homophone err % / swap %", "topic: homophone err % / swap %"]
+    probes = any(r.student_probe for r in results)
+    if probes:
+        columns += ["student's topic accuracy % neutral / topic (teacher's; chance)"]
     columns += [
         "valid WER", "parameters", "+params vs A", "train wall s", "train CPU s", "decode s", "decoded", "context at inference"
     ]
@@ -358,6 +367,8 @@ def results_table(results: List[SystemResult]) -> str:
         cells = [r.system] + ([str(r.seed)] if seeds else []) + [r.description, f"{r.test_wer:.1f}"]
         if homophones:
             cells += [_rates(r.homophones, "neutral"), _rates(r.homophones, "topic")]
+        if probes:
+            cells += [_probe_cell(r.student_probe)]
         cells += [
             f"{r.valid_wer:.1f}", f"{r.parameters:,}", extra, f"{r.train_seconds:.0f}", f"{r.train_cpu_seconds:.0f}",
             f"{r.decode_seconds:.1f}",
@@ -368,6 +379,16 @@ def results_table(results: List[SystemResult]) -> str:
         lines += ["", seed_means_table(results)]
     lines += ["", TIME_NOTE]
     return "\n".join(lines)
+
+
+def _probe_cell(probe: Optional[dict]) -> str:
+    """'58 / 61 (100 / 100; 17)': the student's nearest-topic accuracy on neutral and
+    topic-bearing test sentences, the teacher's, chance."""
+    if not probe or "neutral" not in probe or "topic" not in probe:
+        return "-"
+    student = f"{probe['neutral']['student_topic_accuracy']:.0f} / {probe['topic']['student_topic_accuracy']:.0f}"
+    teacher = f"{probe['neutral']['teacher_topic_accuracy']:.0f} / {probe['topic']['teacher_topic_accuracy']:.0f}"
+    return f"{student} ({teacher}; {probe['all']['chance']:.0f})"
 
 
 def _mean_range(values: List[float]) -> str:
@@ -386,6 +407,9 @@ def seed_means_table(results: List[SystemResult]) -> str:
     kinds = ("neutral", "topic") if any(r.homophones for r in results) else ()
     for kind in kinds:
         columns += [f"{kind}: homophone err %", f"{kind}: swap %"]
+    probes = any(r.student_probe for r in results)
+    if probes:
+        columns += ["student's topic accuracy %: neutral", "topic"]
     lines = ["mean (min-max) over fine-tuning seeds:", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for system in dict.fromkeys(r.system for r in results):
         runs = [r for r in results if r.system == system]
@@ -396,6 +420,11 @@ def seed_means_table(results: List[SystemResult]) -> str:
             cells += [
                 _mean_range([scores["homophone_error_rate"] for scores in per_kind]),
                 _mean_range([scores["swap_rate"] for scores in per_kind]),
+            ]
+        if probes:
+            cells += [
+                _mean_range([r.student_probe[kind]["student_topic_accuracy"] for r in runs if r.student_probe])
+                for kind in ("neutral", "topic")
             ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

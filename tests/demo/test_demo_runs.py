@@ -154,3 +154,25 @@ def test_an_output_folder_of_other_corpus_settings_is_refused(tmp_path):
     (tmp_path / pipeline.CORPUS_MARK_NAME).write_text(json.dumps({"corpus": "homophones"}))  # an earlier version's
     with pytest.raises(ValueError, match="an earlier version of the demo"):
         claim_output_folder(tmp_path, "homophones", settings)
+
+
+def test_topic_probe_counts_nearest_centroids_per_kind():
+    from gcaf_demo.student_probe import topic_probe
+
+    centroids = {"kitchen": np.array([1.0, 0.0]), "garden": np.array([0.0, 1.0])}
+    topic_of = {"k1": "kitchen", "k2": "kitchen", "g1": "garden", "g2": "garden", "first": "garden"}
+    kind_of = {"k1": "neutral", "k2": "topic", "g1": "neutral", "g2": "topic", "first": "topic"}
+    teacher = {"k1": [2.0, 0.1], "k2": [1.0, 0.0], "g1": [0.1, 3.0], "g2": [0.2, 1.0], "first": None}
+    student = {
+        "k1": [0.0, 1.0],  # says garden: wrong, orthogonal to its teacher
+        "k2": [1.0, 0.0],  # right, the teacher's direction
+        "g1": [1.0, 0.2],  # wrong
+        "g2": [0.2, 1.0],  # right, the teacher's direction
+        "first": [0.0, 1.0],  # no teacher (a chapter's first sentence): not counted
+    }
+    probe = topic_probe(student, teacher, topic_of, kind_of, centroids)
+    assert probe["neutral"]["utterances"] == 2 and probe["topic"]["utterances"] == 2 and probe["all"]["utterances"] == 4
+    assert probe["neutral"]["student_topic_accuracy"] == 0.0 and probe["topic"]["student_topic_accuracy"] == 100.0
+    assert probe["all"]["teacher_topic_accuracy"] == 100.0 and probe["all"]["chance"] == 50.0
+    assert probe["topic"]["cosine"] == pytest.approx(1.0)
+    assert probe["all"]["student_topic_accuracy"] == 50.0

@@ -159,10 +159,11 @@ def test_the_homophone_demo_scores_every_target_of_every_system(tmp_path):
     from gcaf_demo.pipeline import run_demo
 
     # 2 topics x 3 chapters x 4 sentences: the test split is 2 chapters, 8 utterances with 4
-    # neutral targets and 0-4 topic ones; C1L injects before the small model's last layer.
+    # neutral targets and 0-4 topic ones; C1L injects before the small model's last layer, EL
+    # (E at depth) pools and fuses its student there, C1L-K3s attends to 3 previous [CLS].
     options = dict(topics=["kitchen", "garden"], chapters_per_topic=3, sentences_per_chapter=4)
-    results = run_demo(out_dir=tmp_path / "demo", systems=["A", "C1L"], pretrain_updates=4, finetune_updates=6,
-                       corpus_options=options)
+    results = run_demo(out_dir=tmp_path / "demo", systems=["A", "C1L", "EL", "C1L-K3s"], pretrain_updates=4,
+                       finetune_updates=6, corpus_options=options, llm_steps=20)
     rows = [json.loads(line) for line in (tmp_path / "demo" / "corpus" / "test.homophones.jsonl").read_text().splitlines()]
     for result in results:
         assert result.decoded == len(rows) == 8
@@ -174,3 +175,15 @@ def test_the_homophone_demo_scores_every_target_of_every_system(tmp_path):
     assert "context_layer=-1" in results[1].description
     table = (tmp_path / "demo" / "results.md").read_text()
     assert "neutral: homophone err % / swap %" in table and "| C1L |" in table
+    el_config = (tmp_path / "demo" / "finetune" / "EL" / ".hydra" / "config.yaml").read_text()
+    assert "context_use: aware" in el_config and "context_layer: -1" in el_config
+    k3s_settings = json.loads((tmp_path / "demo" / "finetune" / "C1L-K3s" / "demo_settings.json").read_text())
+    assert "model.context_pooling=sequence" in k3s_settings
+    assert any(item.endswith("{split}.prev3-sep.cls'") for item in k3s_settings)
+    # The student probe of EL: every test sentence but a chapter's first has a teacher vector,
+    # the neutral ones at positions 1 and 3, the topic-bearing one at position 2.
+    probe = results[2].student_probe
+    assert (probe["neutral"]["utterances"], probe["topic"]["utterances"], probe["all"]["chance"]) == (4, 2, 50.0)
+    assert all(-1 <= probe[kind]["cosine"] <= 1 for kind in ("neutral", "topic", "all"))
+    assert results[0].student_probe is None and results[3].student_probe is None
+    assert "student's topic accuracy" in table
