@@ -548,5 +548,25 @@ def run_demo(
     write_text_atomically(out_dir / "results.md", table + "\n")
     write_text_atomically(out_dir / "results.json", json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print("\n" + table + "\n")
+    for line in unlearned_warnings(results, out_dir, seed):
+        print(line, flush=True)
     print(f"[demo] results: {out_dir / 'results.md'} and results.json; logs next to each stage's outputs", flush=True)
     return results
+
+
+UNLEARNED_WER = 95.0
+
+
+def unlearned_warnings(results: List[SystemResult], out_dir: Path, demo_seed: int) -> List[str]:
+    """A warning per run whose test WER is ``UNLEARNED_WER`` or more: its CTC stayed on the
+    blank plateau (or went back to it after a loss spike), so its rates compare nothing."""
+    def log(r: SystemResult) -> Path:
+        return out_dir / "finetune" / (r.system if r.seed == demo_seed else f"{r.system}.seed{r.seed}") / "train.log"
+
+    return [
+        f"[demo] WARNING: {r.system} (seed {r.seed}) did not learn to spell: test WER {r.test_wer:.1f}. Its training "
+        f"stayed on CTC's all-blank plateau or fell back to it after a loss spike (see {log(r)}); its rates say "
+        "nothing about context. A lower --lr (0.002) with more --updates (1500) is slower but steadier."
+        for r in results
+        if r.test_wer >= UNLEARNED_WER
+    ]

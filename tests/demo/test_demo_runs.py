@@ -176,3 +176,12 @@ def test_topic_probe_counts_nearest_centroids_per_kind():
     assert probe["all"]["teacher_topic_accuracy"] == 100.0 and probe["all"]["chance"] == 50.0
     assert probe["topic"]["cosine"] == pytest.approx(1.0)
     assert probe["all"]["student_topic_accuracy"] == 50.0
+
+
+def test_a_run_that_did_not_learn_is_named(tmp_path):
+    from gcaf_demo.pipeline import unlearned_warnings
+
+    results = [fake_result("A", 1, 40.3, (60.0, 20.0), (50.0, 10.0)), fake_result("A", 2, 99.3, (100.0, 0.0), (100.0, 0.0))]
+    warnings = unlearned_warnings(results, tmp_path, demo_seed=1)
+    assert len(warnings) == 1 and "A (seed 2) did not learn to spell: test WER 99.3" in warnings[0]
+    assert str(tmp_path / "finetune" / "A.seed2" / "train.log") in warnings[0]
