@@ -6,9 +6,10 @@ to spell the homophone of a topic-neutral sentence, so C must swap far fewer of 
 About 11 minutes on 2 cores: 1632 synthesized utterances, a small wav2vec2 (4 x 128), 1500
 updates per system at the configs' learning rate (0.002), one run after the other. Fewer updates
 or chapters leave a model that cannot spell the targets at all, and then swap rates compare
-noise. The demo's faster default (900 updates at 0.004) left A swapping 8.3-18.8% of the
-neutral targets in three runs, too close to C for these margins (see README, "What `make demo`
-does").
+noise. The demo's faster default (A vs C1L, 900 updates at 0.004) met these margins in its
+three runs on this test split, but it learns to spell with seed 1 only: with seeds 2 and 3
+every system stayed on, or fell back to, CTC's blank plateau (see README, "What `make demo`
+does"). This test keeps the slower, steadier setting rather than rest on one fast seed.
 """
 
 import os
