@@ -49,11 +49,23 @@ class DemoSystem:
 
     @property
     def store_name(self) -> Optional[str]:
-        """The store's name in ``context/{split}.{name}.cls``: ``prev`` for the papers' one
-        previous sentence, ``prev2``, ``prev3-sep`` for K previous ones."""
-        if self.store != "prev" or (self.previous == 1 and self.join == "concat"):
-            return self.store
-        return f"prev{self.previous}" + ("-sep" if self.join == "separate" else "")
+        """The store's name in ``context/{split}.{name}.cls`` (:func:`previous_store_name` for
+        the previous-sentence stores)."""
+        return previous_store_name(self.previous, self.join) if self.store == "prev" else self.store
+
+
+def previous_store_name(previous: int, join: str) -> str:
+    """``prev`` for the papers' one previous sentence; ``prev2``, ``prev3-sep`` for K previous
+    ones as one text or as K [CLS] rows."""
+    if previous == 1 and join == "concat":
+        return "prev"
+    return f"prev{previous}" + ("-sep" if join == "separate" else "")
+
+
+def run_folder_name(system: str, run_seed: int, demo_seed: int) -> str:
+    """``finetune/{name}`` and ``decode/{name}`` of a run: the system's name for the demo's
+    seed, ``{system}.seed{n}`` for another fine-tuning seed."""
+    return system if run_seed == demo_seed else f"{system}.seed{run_seed}"
 
 
 SYSTEMS = {
@@ -177,7 +189,7 @@ def embed_previous_sentences(
     context_dir.mkdir(parents=True, exist_ok=True)
     without_previous = {}
     for previous, join in dict.fromkeys(((1, "concat"),) + tuple(layouts)):
-        name = DemoSystem("C1", "prev", "", "", previous=previous, join=join).store_name
+        name = previous_store_name(previous, join)
         for split in SPLITS:
             texts = context_dir / f"{split}.{name}_text.jsonl"
             summary = write_context_texts(corpus_dir / f"{split}.utterances.jsonl", texts, previous=previous, join=join)
@@ -530,7 +542,7 @@ def run_demo(
         print(f"[demo] 4/6 training the demo LLM ({llm_steps} steps) and generating P4 titles -> {out_dir / 'context'}", flush=True)
         llm = generate_p4_contexts(corpus_dir, out_dir, demo_text_encoder(), seed, llm_steps)
     runs = [
-        (system, run_seed, system if run_seed == seed else f"{system}.seed{run_seed}")
+        (system, run_seed, run_folder_name(system, run_seed, seed))
         for run_seed in dict.fromkeys(finetune_seeds or (seed,)) for system in systems
     ]
     parallel = max(1, min(parallel, len(runs)))
@@ -561,7 +573,7 @@ def unlearned_warnings(results: List[SystemResult], out_dir: Path, demo_seed: in
     """A warning per run whose test WER is ``UNLEARNED_WER`` or more: its CTC stayed on the
     blank plateau (or went back to it after a loss spike), so its rates compare nothing."""
     def log(r: SystemResult) -> Path:
-        return out_dir / "finetune" / (r.system if r.seed == demo_seed else f"{r.system}.seed{r.seed}") / "train.log"
+        return out_dir / "finetune" / run_folder_name(r.system, r.seed, demo_seed) / "train.log"
 
     return [
         f"[demo] WARNING: {r.system} (seed {r.seed}) did not learn to spell: test WER {r.test_wer:.1f}. Its training "
