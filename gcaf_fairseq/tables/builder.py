@@ -27,10 +27,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..data.atomic_files import write_bytes_atomically, write_text_atomically
 from ..scoring.slue_score import slue_score
+from ..systems import knobs_equal
 from .cells import CellSpec, Measure, RougeMeasure, cell_spec
 from .published import TABLES, PublishedTable, table_names
 from .runs import (
-    Problem, Run, TrainingState, find_runs, knobs_equal, measure, rouge_rows, run_files, subset_spellings,
+    Problem, Run, TrainingState, find_runs, measure, rouge_rows, run_files, subset_spellings,
     training_state,
 )
 

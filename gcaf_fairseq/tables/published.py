@@ -13,7 +13,7 @@ them).
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Column:
     labels: Tuple[str, ...]
     decimals: int = 2
     paper_decimals: int = 1  # as the paper prints its numbers
+    cell: Mapping[str, Any] = field(default_factory=dict)  # the coordinates this column gives its cells
 
     @property
     def label(self) -> str:
@@ -39,6 +40,7 @@ class Row:
     key: str
     labels: Tuple[str, ...]
     group: Optional[str] = None
+    cell: Mapping[str, Any] = field(default_factory=dict)  # the coordinates this row gives its cells
 
     @property
     def label(self) -> str:
@@ -59,9 +61,29 @@ class PublishedTable:
     columns: Tuple[Column, ...]
     values: Mapping[Tuple[str, str], Optional[float]]
     notes: Tuple[str, ...] = field(default=())
+    cell: Mapping[str, Any] = field(default_factory=dict)  # the coordinates every cell shares
 
     def published(self, row_key: str, column_key: str) -> Optional[float]:
         return self.values.get((row_key, column_key))
+
+    def row(self, key: str) -> Row:
+        return next(row for row in self.rows if row.key == key)
+
+    def column(self, key: str) -> Column:
+        return next(column for column in self.columns if column.key == key)
+
+    def cell_coordinates(self, row_key: str, column_key: str) -> Dict[str, Any]:
+        """What one cell measures: the table's coordinates, updated by its row's, then by its
+        column's (``knobs`` merged key by key). :func:`gcaf_fairseq.tables.cells.cell_spec`
+        reads every table's cells with this one rule."""
+        coordinates: Dict[str, Any] = {"knobs": {}}
+        for part in (self.cell, self.row(row_key).cell, self.column(column_key).cell):
+            for key, value in part.items():
+                if key == "knobs":
+                    coordinates["knobs"] = {**coordinates["knobs"], **value}
+                else:
+                    coordinates[key] = value
+        return coordinates
 
     @property
     def title(self) -> str:
@@ -95,23 +117,48 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _table(name, paper, number, benchmark, caption, label_columns, columns, grid_rows, row_keys, notes=()):
+def _table(name, paper, number, benchmark, caption, label_columns, columns, grid_rows, row_keys, notes=(),
+           cell: Mapping[str, Any] = None, row_cell: Callable[[str], Mapping[str, Any]] = None):
+    """A table from its grid; ``cell``: the coordinates all its cells share, ``row_cell``: a
+    row's own coordinates from its key (default: the key names the system)."""
     rows, values = [], {}
+    row_cell = row_cell or _system_row
     for (group, labels, numbers), key in zip(grid_rows, row_keys, strict=True):
-        rows.append(Row(key, labels, group))
+        rows.append(Row(key, labels, group, row_cell(key)))
         for column, number_ in zip(columns, numbers, strict=True):
             values[(key, column.key)] = number_
     return PublishedTable(
-        name, paper, number, benchmark, caption, tuple(label_columns), tuple(rows), tuple(columns), values, tuple(notes)
+        name, paper, number, benchmark, caption, tuple(label_columns), tuple(rows), tuple(columns), values, tuple(notes),
+        dict(cell or {}),
     )
+
+
+def _system_row(key: str) -> Dict[str, Any]:
+    return {"system": key}
+
+
+def _split_and_system_row(key: str) -> Dict[str, Any]:
+    """``10m/A``: the split and the system."""
+    split, system = key.split("/")
+    return {"split": split, "system": system}
+
+
+def _lm_row(key: str) -> Dict[str, Any]:
+    """CA Tables 4-5: ``(c)+LM`` is row (c) decoded with the LM; ``(a)*`` is (a), reproduced."""
+    return {"system": key.replace("+LM", "").replace("*", ""), "lm": key.endswith("+LM")}
 
 
 # ---------------------------------------------------------------- GCAF (Shon et al. 2024)
 
 LIBRISPEECH_SUBSETS = ("dev_clean", "dev_other", "test_clean", "test_other")
-LIBRISPEECH_COLUMNS = tuple(Column(subset, (subset.replace("_", "-"),)) for subset in LIBRISPEECH_SUBSETS)
+LIBRISPEECH_COLUMNS = tuple(Column(subset, (subset.replace("_", "-"),), cell={"subset": subset})
+                            for subset in LIBRISPEECH_SUBSETS)
 LIBRILIGHT_SPLITS = ("10m", "1h", "10h", "100h")
 WER_COLUMN = Column("wer", ("WER",))
+#: Libri-light cells: WER of LibriSpeech decodings without an LM
+LIBRILIGHT_CELL = {"dataset": "librilight", "task": "asr", "lm": False, "metric": "wer"}
+#: GCAF Tables 2, 4, 5, 6: the 1h split (GCAF 3.2: all exploration on 1h), dev-other
+GCAF_1H_CELL = {**LIBRILIGHT_CELL, "split": "1h", "subset": "dev_other"}
 
 GCAF_TABLE2 = _table(
     "gcaf-table2", "GCAF", "Table 2", "librilight",
@@ -128,6 +175,7 @@ GCAF_TABLE2 = _table(
     ],
     ("A", "B", "C1", "C2", "C3", "C4"),
     notes=("Fine-tuned on the Libri-light 1h split (GCAF 3.2: all exploration on 1h), decoded without an LM.",),
+    cell=GCAF_1H_CELL,
 )
 
 GCAF_TABLE3 = _table(
@@ -135,7 +183,8 @@ GCAF_TABLE3 = _table(
     "ROUGE-1 F-score between generated text and current utterance text, and average number of words "
     "for several prompts.",
     ("Current GT text vs.",),
-    (Column("rouge1_f", ("ROUGE-1 (F-score)",), 3, 2), Column("average_words", ("Average # words",), 1)),
+    (Column("rouge1_f", ("ROUGE-1 (F-score)",), 3, 2, cell={"rouge_column": "rouge1_f"}),
+     Column("average_words", ("Average # words",), 1, cell={"rouge_column": "average_words"})),
     _parse_grid(
         """
         Previous GT text 0.14 17.7
@@ -153,6 +202,8 @@ GCAF_TABLE3 = _table(
         "the paper does not name the subset. Cells are read from gcaf-rouge --json results (ROUGE-1 F as "
         "a fraction, like the paper).",
     ),
+    cell={"kind": "rouge", "subset": "dev_other", "llm": "13B"},
+    row_cell=lambda key: {"rouge_row": key},
 )
 
 GCAF_TABLE4 = _table(
@@ -170,6 +221,7 @@ GCAF_TABLE4 = _table(
     ],
     ("C1", "D1", "D2", "D3", "D4"),
     notes=("1h split, dev-other, no LM; [CLS] pooling (chosen in Table 2).",),
+    cell=GCAF_1H_CELL,
 )
 
 GCAF_TABLE5 = _table(
@@ -192,6 +244,7 @@ GCAF_TABLE5 = _table(
         "Table 4's P4 row (24.9; P3 gave 25.1), and the text chooses P4 for all other experiments. "
         "D5/D6/D7 are P4 with StableBeluga-7B, upstage/llama-30b-instruct-2048 and StableBeluga2 (70B).",
     ),
+    cell=GCAF_1H_CELL,
 )
 
 GCAF_TABLE6 = _table(
@@ -205,6 +258,7 @@ GCAF_TABLE6 = _table(
     ],
     ("D4", "E"),
     notes=("1h split, dev-other, no LM; P4, 13B, [CLS].",),
+    cell=GCAF_1H_CELL,
 )
 
 _TABLE7_GRID = """
@@ -253,6 +307,8 @@ GCAF_TABLE7 = _table(
     _table7,
     _librilight_row_keys(_table7, 5),
     notes=("WER (%), decoded without an LM (the A rows are wav2vec 2.0's no-LM numbers).",),
+    cell=LIBRILIGHT_CELL,
+    row_cell=_split_and_system_row,
 )
 
 SLUE_SUBSETS = ("dev", "test")
@@ -263,6 +319,13 @@ SLUE_TASK_COLUMNS = (
     ("vp_ner", ("NER(↑)", "VP"), "voxpopuli", "ner", "ner_f1"),
     ("vc_sa", ("SA(↑)", "VC"), "voxceleb", "sentiment", "sa_f1"),
 )
+#: the coordinates of each SLUE task column
+SLUE_TASK_CELLS = {key: {"dataset": dataset, "task": task, "metric": metric}
+                   for key, _, dataset, task, metric in SLUE_TASK_COLUMNS}
+#: the SLUE score's components (``scoring.slue_score``'s names) and the task column of each
+SLUE_SCORE_COMPONENTS = (("vp_wer", "vp_asr"), ("vc_wer", "vc_asr"), ("sa_f1", "vc_sa"), ("ner_f1", "vp_ner"))
+#: SLUE cells: models fine-tuned on the fine-tune set
+SLUE_CELL = {"split": "fine-tune", "lm": False}
 
 _TABLE8_GRID = """
 A 17.5 / 20.9 17.5 / 18.4 55.0 / 49.6 49.2 / 51.8
@@ -277,7 +340,7 @@ GCAF_TABLE8 = _table(
     "SLUE benchmark scores on the dev/test set",
     ("Model",),
     tuple(
-        Column(f"{key}/{subset}", labels + (subset,))
+        Column(f"{key}/{subset}", labels + (subset,), cell={**SLUE_TASK_CELLS[key], "subset": subset})
         for key, labels, _, _, _ in SLUE_TASK_COLUMNS
         for subset in SLUE_SUBSETS
     ),
@@ -287,14 +350,17 @@ GCAF_TABLE8 = _table(
         "The paper prints each cell as 'dev / test'; we give dev and test their own columns.",
         "No LM (the CA paper's no-LM numbers of rows (a)* and (c) equal rows A and B here).",
     ),
+    cell=SLUE_CELL,
 )
 
 # ---------------------------------------------------------------- CA (Shon et al. 2023)
 
 LM_COLUMNS = (
-    Column("no_lm", ("WER (on dev set)", "without LM"), 2, 2),
-    Column("lm", ("WER (on dev set)", "with LM"), 2, 2),
+    Column("no_lm", ("WER (on dev set)", "without LM"), 2, 2, cell={"lm": False}),
+    Column("lm", ("WER (on dev set)", "with LM"), 2, 2, cell={"lm": True}),
 )
+#: CA Tables 1-3 and Fig. 3: VoxCeleb ASR, fine-tune set, dev WER
+VOXCELEB_DEV_CELL = {**SLUE_CELL, "dataset": "voxceleb", "task": "asr", "subset": "dev", "metric": "wer"}
 
 CA_TABLE1 = _table(
     "ca-table1", "CA", "Table 1", "slue",
@@ -324,6 +390,8 @@ CA_TABLE1 = _table(
         "α = 10 here, D = 32 in Table 2 and (c) 2 -1 in Table 3 are the same setting, published as 16.72, "
         "16.66 and 16.71: the paper's were separate runs, ours fill all three cells from the same runs.",
     ),
+    cell={**VOXCELEB_DEV_CELL, "system": "(c)", "knobs": {"context_dim": 32, "window": 2, "offset": -1}},
+    row_cell=lambda key: {"knobs": {"alpha": float(key)}},
 )
 
 CA_TABLE2 = _table(
@@ -347,9 +415,23 @@ CA_TABLE2 = _table(
     ),
     ("2", "4", "8", "16", "32", "64", "128", "256"),
     notes=("Row (c), context-aware fine-tuning, on the fine-tune set.",),
+    cell={**VOXCELEB_DEV_CELL, "system": "(c)", "knobs": {"alpha": 10.0, "window": 2, "offset": -1}},
+    row_cell=lambda key: {"knobs": {"context_dim": int(key)}},
 )
 
 CA_TABLE3_WINDOWS = ((2, -1), (2, 0), (3, -2), (3, -1), (3, 0))
+
+
+def _ca_window_row(key: str) -> Dict[str, Any]:
+    """CA Table 3: ``(a)``, or ``(b)/L2/O-1`` and ``(c)/L3/O0``: the row at window (L, O), D = 32
+    (and alpha = 10 for (c), the row with a context loss)."""
+    if "/" not in key:
+        return {"system": key}
+    row, window, offset = key.split("/")
+    knobs = {"context_dim": 32, "window": int(window[1:]), "offset": int(offset[1:])}
+    if row == "(c)":
+        knobs["alpha"] = 10.0
+    return {"system": row, "knobs": knobs}
 CA_TABLE3 = _table(
     "ca-table3", "CA", "Table 3", "slue",
     "WER vs. context window length L and context window offset O on the SLUE-VoxCeleb dev set. The context "
@@ -372,11 +454,13 @@ CA_TABLE3 = _table(
     ],
     ("(a)",) + tuple(f"{row}/L{window}/O{offset}" for row in ("(b)", "(c)") for window, offset in CA_TABLE3_WINDOWS),
     notes=("(b) has no context loss (α does not apply); (c) uses α = 10. Both D = 32, fine-tune set.",),
+    cell=VOXCELEB_DEV_CELL,
+    row_cell=lambda key: _ca_window_row(key),
 )
 
 CA_SLUE_ROWS = ("(a)", "(a)*", "(b)", "(c)", "(a)+LM", "(a)*+LM", "(b)+LM", "(c)+LM")
-CA_SLUE_COLUMNS = (Column("slue_score", ("SLUE score",)),) + tuple(
-    Column(key, labels) for key, labels, _, _, _ in SLUE_TASK_COLUMNS
+CA_SLUE_COLUMNS = (Column("slue_score", ("SLUE score",), cell={"metric": "slue_score"}),) + tuple(
+    Column(key, labels, cell=SLUE_TASK_CELLS[key]) for key, labels, _, _, _ in SLUE_TASK_COLUMNS
 )
 _CA_SLUE_NOTES = (
     "(a) is the SLUE paper's published baseline [9] and (a)* the paper's reproduction of it; both rows are "
@@ -411,6 +495,8 @@ CA_TABLE4 = _table(
         "The (a)+LM SLUE score (65.9) does not follow from its own row: "
         "((100 - (13.3 + 12.0) / 2) + 68.1 + 43.3) / 3 = 66.25. Transcribed as printed.",
     ),
+    cell={**SLUE_CELL, "subset": "dev"},
+    row_cell=_lm_row,
 )
 
 CA_TABLE5 = _table(
@@ -433,6 +519,8 @@ CA_TABLE5 = _table(
     ),
     CA_SLUE_ROWS,
     notes=_CA_SLUE_NOTES,
+    cell={**SLUE_CELL, "subset": "test"},
+    row_cell=_lm_row,
 )
 
 _CA_TABLE6_GRID = """
@@ -465,6 +553,8 @@ CA_TABLE6 = _table(
         "WER (%), no LM. (a) [2] is wav2vec 2.0's published baseline (our row-A runs); (b) and (c) use "
         "(α, D, L, O) = (10, 32, 2, 0). Row (c) is GCAF's row B (same numbers in GCAF Table 7).",
     ),
+    cell=LIBRILIGHT_CELL,
+    row_cell=_split_and_system_row,
 )
 
 CA_FIG3_SERIES = (
@@ -483,8 +573,10 @@ CA_FIG3 = PublishedTable(
     caption="WER versus inference time comparison. Note that audio loading stage was not counted in this "
     "table and offset O is set to 0.",
     label_columns=("Fine-tuning model",),
-    rows=tuple(Row(key, (label,)) for key, label, _, _ in CA_FIG3_SERIES),
-    columns=(Column("wer", ("WER",), 2, 2), Column("decode_seconds", ("elapsed time (sec)",), 1)),
+    rows=tuple(Row(key, (label,), cell={"system": row, "knobs": {} if window is None else {"window": window, "offset": 0}})
+               for key, label, row, window in CA_FIG3_SERIES),
+    columns=(Column("wer", ("WER",), 2, 2, cell={"metric": "wer"}),
+             Column("decode_seconds", ("elapsed time (sec)",), 1, cell={"metric": "decode_seconds"})),
     values={
         # The figure's points are not in the text. Its WERs are those of Table 3's O = 0 rows (the
         # caption sets O = 0; the y axis spans 16.6-17.6, without LM); its times (x axis 20-50 s) are
@@ -503,6 +595,7 @@ CA_FIG3 = PublishedTable(
         "Our time is the decoding's wall-clock seconds (timing.json's decode_seconds; audio loading included "
         "unless the decoder excludes it).",
     ),
+    cell={**VOXCELEB_DEV_CELL, "metric": None},
 )
 
 TABLES: Dict[str, PublishedTable] = {

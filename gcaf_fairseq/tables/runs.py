@@ -35,7 +35,7 @@ for SLUE.
     split         "10m" | "1h" | "10h" | "100h"   (librilight; "10min" accepted) or
                   "fine-tune"                      (SLUE)
     seed          an integer
-    knobs (top level, optional; each system has defaults, see SYSTEMS):
+    knobs (top level, optional; each system has defaults, see gcaf_fairseq.systems):
       prompt        P1..P4                        C: -, D/E: generation prompt
       llm           "7B" | "13B" | "30B" | "70B"  (any "<N>B")
       pooling       "cls" | "sequence"            text-encoder output used as context
@@ -82,7 +82,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from .. import systems
 from ..data.atomic_files import write_bytes_atomically, write_text_atomically
+from ..systems import KNOB_ALIASES, KNOBS
+from .train_log import read_training_log
 
 RUN_FILE = "run.json"
 SKIPPED_FILE = "skipped.json"
@@ -97,51 +100,6 @@ DATASETS = {
 SPLITS = {"librilight": ("10m", "1h", "10h", "100h"), "slue": ("fine-tune",)}
 SPLIT_ALIASES = {"10min": "10m", "fine_tune": "fine-tune", "finetune": "fine-tune"}
 
-#: the CA paper's row names and our overlay's name for its row (b)
-SYSTEM_ALIASES = {"(a)": "A", "(b)": "ca_b", "(c)": "B", "ca_a": "A", "ca-b": "ca_b", "ca_c": "B"}
-
-
-@dataclass(frozen=True)
-class SystemKnobs:
-    """A system's knobs: ``fixed`` ones are its identity (a run must agree), ``tunable`` ones
-    have the papers' chosen value as default and may be swept."""
-
-    fixed: Dict[str, Any]
-    tunable: Dict[str, Any]
-
-    @property
-    def defaults(self) -> Dict[str, Any]:
-        return {**self.fixed, **self.tunable}
-
-
-_CA_AUDIO = {"context_dim": 32, "window": 2, "offset": 0}
-_C_ROWS = {
-    "C1": ("cls", "previous"), "C2": ("sequence", "previous"),
-    "C3": ("cls", "current"), "C4": ("sequence", "current"),
-}
-_D_ROWS = {
-    "D1": ("P1", "13B"), "D2": ("P2", "13B"), "D3": ("P3", "13B"), "D4": ("P4", "13B"),
-    "D5": ("P4", "7B"), "D6": ("P4", "30B"), "D7": ("P4", "70B"),
-}
-SYSTEMS: Dict[str, SystemKnobs] = {
-    "A": SystemKnobs({}, {}),
-    "B": SystemKnobs({}, {"alpha": 10.0, **_CA_AUDIO}),
-    "ca_b": SystemKnobs({}, dict(_CA_AUDIO)),
-    **{
-        name: SystemKnobs({"pooling": pooling, "context_text": text, "distillation": False}, {})
-        for name, (pooling, text) in _C_ROWS.items()
-    },
-    **{
-        name: SystemKnobs({"prompt": prompt, "llm": llm, "distillation": False}, {"pooling": "cls"})
-        for name, (prompt, llm) in _D_ROWS.items()
-    },
-    "E": SystemKnobs({"distillation": True}, {"prompt": "P4", "llm": "13B", "pooling": "cls", "alpha": 10.0}),
-    # families: the knobs name the row (C1..C4, D1..D7) where they match one
-    "C": SystemKnobs({"distillation": False}, {"pooling": "cls", "context_text": "previous"}),
-    "D": SystemKnobs({"distillation": False}, {"prompt": "P4", "llm": "13B", "pooling": "cls"}),
-}
-KNOB_ALIASES = {"D": "context_dim", "L": "window", "O": "offset", "context_window": "window",
-                "context_offset": "offset", "context_alpha": "alpha", "context_pooling": "pooling", "size": "llm"}
 RECORDED_KEYS = {"kind", "benchmark", "dataset", "task", "system", "split", "seed", "max_update", "overrides",
                  "config", "subset", "notes", "description", "name"}
 
@@ -151,112 +109,19 @@ class RunFileError(ValueError):
 
 
 def _normalize_knob(path: Path, name: str, value: Any) -> Any:
-    def bad(expected: str) -> RunFileError:
-        return RunFileError(f"{path}: {name} is {value!r}; expected {expected}. Fix the run.json")
-
-    if name == "prompt":
-        text = str(value).strip().upper()
-        if text.isdigit():
-            text = "P" + text
-        if text not in ("P1", "P2", "P3", "P4"):
-            raise bad("P1, P2, P3 or P4")
-        return text
-    if name == "llm":
-        text = str(value).strip().upper()
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            text += "B"
-        if not re.fullmatch(r"\d+(\.\d+)?B", text):
-            raise bad("a size such as 7B, 13B, 30B or 70B")
-        return text
-    if name == "pooling":
-        text = str(value).strip().lower().strip("[]")
-        if text not in ("cls", "sequence"):
-            raise bad("cls or sequence")
-        return text
-    if name == "context_text":
-        text = str(value).strip().lower()
-        if text not in ("previous", "current"):
-            raise bad("previous or current")
-        return text
-    if name == "alpha":
-        if isinstance(value, bool):
-            raise bad("a number")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise bad("a number") from None
-        if not math.isfinite(number):
-            raise bad("a finite number")
-        return number
-    if name in ("context_dim", "window", "offset"):
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise bad("an integer")
-        if not re.fullmatch(r"-?\d+", str(value).strip()):
-            raise bad("an integer")
-        return int(value)
-    if name == "distillation":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "on", "yes", "1"):
-            return True
-        if text in ("false", "off", "no", "0"):
-            return False
-        raise bad("true or false")
-    raise AssertionError(name)
-
-
-KNOBS = ("prompt", "llm", "pooling", "context_text", "alpha", "context_dim", "window", "offset", "distillation")
-
-
-def knobs_equal(left: Dict[str, Any], right: Dict[str, Any]) -> bool:
-    """Equal knob settings (floats compared with a relative tolerance: 10 == 10.0 == 1e1)."""
-    if set(left) != set(right):
-        return False
-    for key, value in left.items():
-        other = right[key]
-        if isinstance(value, float) or isinstance(other, float):
-            if not math.isclose(float(value), float(other), rel_tol=1e-9, abs_tol=1e-12):
-                return False
-        elif value != other:
-            return False
-    return True
+    try:
+        return systems.normalize_knob(str(path), name, value)
+    except ValueError as error:
+        raise RunFileError(str(error)) from None
 
 
 def resolve_system(path: Path, system: str, given: Dict[str, Any]) -> Tuple[str, Dict[str, Any], List[str]]:
-    """The canonical system, its full knob setting (defaults + given tunables) and notes.
-
+    """The canonical system, its full knob setting and notes (:func:`gcaf_fairseq.systems.resolve`);
     ``RunFileError`` when a given knob contradicts the system's identity."""
-    notes: List[str] = []
-    name = SYSTEM_ALIASES.get(system, system)
-    if name not in SYSTEMS:
-        raise RunFileError(
-            f"{path}: system {system!r} is not a table row; use one of "
-            f"{', '.join(list(SYSTEMS) + list(SYSTEM_ALIASES))}. Fix the run.json"
-        )
-    spec = SYSTEMS[name]
-    knobs = dict(spec.defaults)
-    for key, value in given.items():
-        if key in spec.fixed:
-            if not knobs_equal({key: spec.fixed[key]}, {key: value}):
-                raise RunFileError(
-                    f"{path}: system {name} has {key} = {spec.fixed[key]!r}, but run.json says {value!r}. "
-                    f"Fix the system or the knob (a D or C run with other knobs is system D or C)"
-                )
-        elif key in spec.tunable:
-            knobs[key] = value
-        else:
-            notes.append(f"knob {key} = {value!r} does not apply to system {name}; ignored")
-    # a family run whose knobs are one of the numbered rows is that row
-    if name == "C":
-        for row, (pooling, text) in _C_ROWS.items():
-            if knobs["pooling"] == pooling and knobs["context_text"] == text:
-                name, knobs = row, dict(SYSTEMS[row].defaults)
-    elif name == "D":
-        for row, (prompt, llm) in _D_ROWS.items():
-            if knobs["prompt"] == prompt and knobs["llm"] == llm:
-                name, knobs = row, {**SYSTEMS[row].defaults, "pooling": knobs["pooling"]}
-    return name, knobs, notes
+    try:
+        return systems.resolve(str(path), system, given)
+    except ValueError as error:
+        raise RunFileError(str(error)) from None
 
 
 @dataclass
@@ -420,9 +285,6 @@ def find_runs(runs_dir: Path) -> Tuple[List[Run], List[Problem]]:
 
 # ---------------------------------------------------------------- training state
 
-_UPDATES = re.compile(r"num_updates\"?\s*[:=]?\s*\"?(\d+)")
-_STOPPED = re.compile(r"max_update\"?\s*[:=]\s*\"?(\d+)")
-_DONE = "done training"
 
 
 @dataclass
@@ -475,26 +337,11 @@ def training_state(run: Run) -> TrainingState:
             return TrainingState(True, None, None, max_update,
                                  [f"no train.log; taken as trained from {checkpoints[0]}"])
         return TrainingState(False, "not trained (no train.log, no checkpoint)", None, max_update, [])
-    num_updates, done, last_progress_line, failure = None, False, -1, None
-    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    for number, line in enumerate(lines):
-        for match in _UPDATES.finditer(line):
-            num_updates = max(num_updates or 0, int(match.group(1)))
-            last_progress_line = number
-        if "Stopping training due to num_updates" in line:
-            stopped = _STOPPED.search(line)
-            if stopped and max_update is None:
-                max_update = int(stopped.group(1))
-        if _DONE in line:
-            done, last_progress_line = True, number
-    if max_update is None:  # fairseq logs its whole config at start: {..., 'optimization': {..., 'max_update': N
-        logged = re.findall(r"'optimization': \{[^}]*?'max_update': (\d+)", "\n".join(lines))
-        max_update = int(logged[-1]) if logged else None  # the last start (a resumed run) counts
-    for number in range(len(lines) - 1, last_progress_line, -1):
-        if lines[number].startswith("Traceback (most recent call last)"):
-            tail = [line.strip() for line in lines[number:] if line.strip()]
-            failure = tail[-1] if tail else "Traceback"
-            break
+    report = read_training_log(log)
+    num_updates = report.num_updates if report.updates_seen else None
+    done, failure = report.done, report.failure
+    if max_update is None:  # the log's own: the stop line, else the config logged at the last start
+        max_update = report.logged_max_update
     if done or (num_updates is not None and max_update is not None and num_updates >= max_update):
         return TrainingState(True, None, num_updates, max_update, [])
     where = f"{num_updates or 0} of {max_update if max_update is not None else '?'} updates"
