@@ -6,9 +6,9 @@
 #       --llm 13B=StableBeluga-13B/ [--llm 7B=StableBeluga-7B/ ...] \
 #       [--tables gcaf-table7 ...] [--systems A E ...] [--splits 10m 1h ...] [--seeds 3] \
 #       [--lm 4-gram.arpa --lexicon librispeech_lexicon.lst] [--cpu] [--smoke] [--dry-run] \
-#       [--stage 4-7] [--slurm PARTITION] [-- optimization.max_update=20 ...]
+#       [--stage 4-7 | --stage 4 --stop-stage 7] [--slurm PARTITION] [-- optimization.max_update=20 ...]
 #
-# Stages (each skips what is done; a killed training resumes from checkpoint_last.pt):
+# Stages (a step is redone only when what it is made from changed; a killed training resumes):
 #   1 prepare        gcaf-prepare-librispeech: train_10m (1h/0), train_1h, train_10h, train_100h
 #                    (train-clean-100), dev_clean, dev_other, test_clean, test_other
 #   2 context texts  gcaf-context-texts (previous text: C1/C2; current text: C3/C4),
@@ -20,5 +20,12 @@
 #   6 score          gcaf-score, gcaf-rouge (GCAF Table 3)
 #   7 tables         gcaf-collect-results -> OUT/tables/NAME.{md,csv,json}
 # PYTHON=/path/to/python picks the interpreter (default: the checkout's .venv, else python3).
-# Full help: --help.
-exec bash "$(dirname "${BASH_SOURCE[0]}")/recipes/run_stages.sh" librilight "${BASH_SOURCE[0]}" "$@"
+# Full help, with every option's default: --help.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -n "${PYTHON:-}" ]; then python=$PYTHON
+elif [ -x "$root/.venv/bin/python" ]; then python="$root/.venv/bin/python"
+else python=python3; fi
+# Without options: this header (the usage).
+if [ $# -eq 0 ]; then sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; exit 2; fi
+exec "$python" -m gcaf_fairseq.recipes.run librilight "$@"

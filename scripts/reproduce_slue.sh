@@ -6,9 +6,9 @@
 #       --llm-url http://gpu1:8000/v1 --llm-url http://gpu2:8000/v1 --llm-name stabilityai/StableBeluga-13B \
 #       [--tables gcaf-table8 ca-table4 ...] [--systems A E ...] [--splits voxceleb-asr voxpopuli-ner ...] \
 #       [--seeds 3] [--lm slue.arpa --lexicon slue_lexicon.txt] [--cpu] [--smoke] [--dry-run] \
-#       [--stage 4-7] [--slurm PARTITION] [-- optimization.max_update=20 ...]
+#       [--stage 4-7 | --stage 4 --stop-stage 7] [--slurm PARTITION] [-- optimization.max_update=20 ...]
 #
-# Stages (each skips what is done; a killed training resumes from checkpoint_last.pt):
+# Stages (a step is redone only when what it is made from changed; a killed training resumes):
 #   1 prepare        gcaf-prepare-slue voxceleb / voxpopuli: fine-tune, dev, test (+ e2e_ner/)
 #   2 context texts  gcaf-context-texts (previous text: C1/C2; current text: C3/C4),
 #                    gcaf-generate-context (P1-P4 for the D rows and E's teacher; sharded over
@@ -19,5 +19,12 @@
 #   6 score          gcaf-score (WER, NER F1, sentiment F1; the SLUE score in the tables)
 #   7 tables         gcaf-collect-results -> OUT/tables/NAME.{md,csv,json}
 # PYTHON=/path/to/python picks the interpreter (default: the checkout's .venv, else python3).
-# Full help: --help.
-exec bash "$(dirname "${BASH_SOURCE[0]}")/recipes/run_stages.sh" slue "${BASH_SOURCE[0]}" "$@"
+# Full help, with every option's default: --help.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -n "${PYTHON:-}" ]; then python=$PYTHON
+elif [ -x "$root/.venv/bin/python" ]; then python="$root/.venv/bin/python"
+else python=python3; fi
+# Without options: this header (the usage).
+if [ $# -eq 0 ]; then sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; exit 2; fi
+exec "$python" -m gcaf_fairseq.recipes.run slue "$@"

@@ -1,14 +1,21 @@
-"""The reproduction recipes' planner (``scripts/reproduce_librilight.sh``, ``scripts/reproduce_slue.sh``).
+"""The reproduction recipes (``scripts/reproduce_librilight.sh``, ``scripts/reproduce_slue.sh``).
 
-Pure Python (no torch or fairseq import at module level):
+Pure Python (no torch or fairseq import at module level), one concern per module:
 
-- :mod:`.options`: the recipes' options (one parser for both benchmarks), the LLM choice per
-  row (``--llm 13B=DIR``, ``--llm-url [SIZE=]URL`` repeated = shards, ``--llm-name [SIZE=]NAME``);
+- :mod:`.options`: the recipes' options (one parser for both benchmarks);
 - :mod:`.plan`: the training runs (dataset x task x split x row x seed) and their decodings,
-  derived from the tables' cells (:mod:`gcaf_fairseq.tables.published` and ``.cells``), so the
+  derived from the tables' cells and the systems registry (:mod:`gcaf_fairseq.systems`), so the
   matrix cannot drift from the tables;
+- :mod:`.layout`: where everything goes under ``--out``;
 - :mod:`.scale`: the published hyper-parameters of each config and the world size /
   ``update_freq`` that keep the published effective batch on the hardware present;
-- :mod:`.stages`: the commands of each stage (1 prepare .. 7 tables) and the resumable runner;
-- ``python -m gcaf_fairseq.recipes.run BENCHMARK --stage N ...``: what the shell scripts call.
+- :mod:`.llms`: which rows have their LLM;
+- :mod:`.recipe`: one invocation (options, plan, layout, hardware) that the stages read;
+- :mod:`.stages`: one module per numbered stage (1 prepare .. 7 tables), each building its steps;
+- :mod:`.runner`: the one runner of steps, with records of what each step was made from
+  (:mod:`.fingerprints`), progress and resume; :mod:`.processes` starts and follows the
+  processes (fairseq-hydra-train, ...);
+- :mod:`.header` and :mod:`.estimate`: what ``--dry-run`` prints first, and the GPU-hours;
+- ``python -m gcaf_fairseq.recipes.run BENCHMARK [--stage N [--stop-stage M]] ...``: the loop
+  over the stages, what the shell scripts run.
 """

@@ -104,13 +104,30 @@ def llm_sources(llm: Sequence[str], urls: Sequence[str], names: Sequence[str]) -
     return sources
 
 
+#: the recipes' numbered stages (their modules: gcaf_fairseq.recipes.stages)
+STAGES = {1: "prepare", 2: "context texts", 3: "embed", 4: "train", 5: "decode", 6: "score", 7: "tables"}
+
+
+class _HelpWithDefaults(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, where it has one worth showing."""
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        if "%(default)" in help_text or action.default in (None, False, [], argparse.SUPPRESS) \
+                or not action.option_strings:
+            return help_text
+        return help_text + " (default: %(default)s)"
+
+
 def build_parser(benchmark: str) -> argparse.ArgumentParser:
     script = f"scripts/reproduce_{benchmark}.sh"
+    stage_list = "\n".join(f"  {number} {name}" for number, name in STAGES.items())
     parser = argparse.ArgumentParser(
-        prog=script,
-        description=f"Reproduce the {benchmark} tables of both papers: 1 prepare, 2 context texts, 3 embed, "
-        "4 train, 5 decode, 6 score, 7 tables. Every stage skips what is already done; a killed training "
-        "resumes from checkpoint_last.pt. Anything after -- goes to every fairseq-hydra-train run.",
+        prog=script, formatter_class=_HelpWithDefaults,
+        description=f"Reproduce the {benchmark} tables of both papers, in numbered stages:\n{stage_list}\n"
+        "A step is redone only when what it is made from (its inputs' content, its settings) changed since it "
+        "finished; a killed training resumes from checkpoint_last.pt. Anything after -- goes to every "
+        "fairseq-hydra-train run.",
     )
     parser.add_argument("--out", required=True, help="everything goes under this folder")
     parser.add_argument("--w2v", required=True, help="the pretrained wav2vec2 checkpoint (model.w2v_path)")
@@ -141,7 +158,9 @@ def build_parser(benchmark: str) -> argparse.ArgumentParser:
     parser.add_argument("--stage", default="all",
                         help="stages to run: all, N, N-M or a comma list (1 prepare, 2 context texts, 3 embed, "
                         "4 train, 5 decode, 6 score, 7 tables)")
-    parser.add_argument("--quiet-plan", action="store_true", help=argparse.SUPPRESS)  # the shell loop's later stages
+    parser.add_argument("--stop-stage", type=int, metavar="M",
+                        help="the last stage to run: with --stage N, stages N..M; with --stage all, 1..M")
+    parser.add_argument("--quiet-plan", action="store_true", help="do not print the plan's header")
     parser.add_argument("--dry-run", action="store_true", help="print every command of every stage, run nothing")
     parser.add_argument("--cpu", action="store_true", help="run on CPU: +hardware=cpu, one process")
     parser.add_argument("--smoke", action="store_true",
@@ -170,11 +189,22 @@ def build_parser(benchmark: str) -> argparse.ArgumentParser:
     return parser
 
 
-STAGES = {1: "prepare", 2: "context texts", 3: "embed", 4: "train", 5: "decode", 6: "score", 7: "tables"}
 
-
-def parse_stages(text: str) -> List[int]:
-    """``all``, ``N``, ``N-M`` or ``N,M,...`` -> sorted stage numbers (1..7)."""
+def parse_stages(text: str, stop: Optional[int] = None) -> List[int]:
+    """``all``, ``N``, ``N-M`` or ``N,M,...`` -> sorted stage numbers (1..7); ``stop`` (the
+    recipe's ``--stop-stage``) makes a single ``N`` the range ``N..stop`` and ``all``
+    ``1..stop``."""
+    if stop is not None:
+        if not 1 <= stop <= 7:
+            raise OptionError(f"--stop-stage {stop}: stages are 1-7")
+        if text == "all":
+            return list(range(1, stop + 1))
+        if not re.fullmatch(r"\s*\d\s*", text):
+            raise OptionError(f"--stop-stage goes with --stage N (a single stage), not --stage {text!r}")
+        first = int(text)
+        if not 1 <= first <= stop:
+            raise OptionError(f"--stage {first} --stop-stage {stop}: the first stage must be 1..{stop}")
+        return list(range(first, stop + 1))
     if text == "all":
         return list(STAGES)
     chosen = set()
@@ -227,7 +257,7 @@ def _absolute(value: Optional[str]) -> Optional[Path]:
 def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
     """Parse a recipe's command line (``OptionError`` or argparse's exit for bad options)."""
     from ..tables.published import table_names
-    from ..tables.runs import SYSTEM_ALIASES, SYSTEMS
+    from .. import systems as registry
 
     argv = list(argv)
     overrides: List[str] = []
@@ -250,8 +280,8 @@ def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
     if args.systems:
         systems = []
         for name in args.systems:
-            canonical = SYSTEM_ALIASES.get(name, name)
-            if canonical not in SYSTEMS or canonical in ("C", "D"):
+            canonical = registry.canonical(name)
+            if canonical not in registry.paper_rows():
                 raise OptionError(f"--systems: {name!r} is not a table row; use A, B, C1..C4, D1..D7, E, (a), (b), (c)")
             systems.append(canonical)
     splits = None
@@ -277,7 +307,7 @@ def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
         llms={size: LlmSource(size, str(_absolute(source.model_dir)), [], None) if source.model_dir else source
               for size, source in llm_sources(args.llm, args.llm_url, args.llm_name).items()},
         llm_template=args.llm_template, llm_max_new_tokens=args.llm_max_new_tokens, seeds=args.seeds, tables=tables, systems=systems, splits=splits,
-        stages=parse_stages(args.stage), dry_run=args.dry_run, quiet_plan=args.quiet_plan, cpu=args.cpu, smoke=args.smoke,
+        stages=parse_stages(args.stage, args.stop_stage), dry_run=args.dry_run, quiet_plan=args.quiet_plan, cpu=args.cpu, smoke=args.smoke,
         gpus=0 if args.cpu else args.gpus, precision=args.precision, slurm=args.slurm, parallel=args.parallel, gpu_seconds=args.gpu_seconds,
         lm=_absolute(args.lm), lexicon=_absolute(args.lexicon), datasets=datasets, overrides=overrides,
     )

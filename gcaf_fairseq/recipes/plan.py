@@ -21,7 +21,8 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ..tables.cells import cell_spec
 from ..tables.published import TABLES
-from ..tables.runs import SYSTEMS
+from .. import systems
+from ..systems import ContextNeed
 
 #: knob -> short name in run folder names
 KNOB_LABELS = {"alpha": "alpha", "context_dim": "D", "window": "L", "offset": "O", "pooling": "pool",
@@ -73,7 +74,7 @@ class PlannedRun:
 
     def row_name(self) -> str:
         """The row with the knobs that differ from its defaults: ``B-alpha0.0001-O-1``."""
-        defaults = SYSTEMS[self.system].defaults
+        defaults = systems.get(self.system).defaults
         parts = [self.system]
         for key, value in self.knobs:
             if key in defaults and _same(defaults[key], value):
@@ -176,61 +177,20 @@ def plan_runs(tables: List[str], seeds: int, systems: Optional[List[str]] = None
 
 
 # ---------------------------------------------------------------- what each row needs
-
-@dataclass(frozen=True)
-class ContextNeed:
-    """The context a row reads: a text store (``kind`` prev / cur / a generation such as
-    ``P4-13B``, ``pooling`` cls / sequence) or the utterance table (audio neighbours), and
-    whether decoding reads it too (injection rows) or only training does (aware rows)."""
-
-    source: str  # "store", "neighbours" or "none"
-    kind: Optional[str] = None  # store: "prev", "cur", "P1-13B", ...
-    pooling: Optional[str] = None
-    at_decoding: bool = False
-    prompt: Optional[str] = None
-    llm: Optional[str] = None
+# (read from the systems registry, gcaf_fairseq.systems)
 
 
 def context_need(run: PlannedRun) -> ContextNeed:
-    knobs = run.knob_dict
-    system = run.system
-    if system == "A":
-        return ContextNeed("none")
-    if system == "B":
-        return ContextNeed("neighbours", at_decoding=False)
-    if system == "ca_b":
-        return ContextNeed("neighbours", at_decoding=True)
-    if system.startswith("C"):
-        kind = "prev" if knobs["context_text"] == "previous" else "cur"
-        return ContextNeed("store", kind, knobs["pooling"], at_decoding=True)
-    if system.startswith("D") or system == "E":
-        kind = f"{knobs['prompt']}-{knobs['llm']}"
-        return ContextNeed("store", kind, knobs["pooling"], at_decoding=system != "E",
-                           prompt=knobs["prompt"], llm=knobs["llm"])
-    raise ValueError(f"no context rule for row {system}")
+    """The context the run's system reads with the run's knobs (a store of a kind, the
+    neighbours, nothing) and whether its decoding reads it too."""
+    return systems.get(run.system).need(run.knob_dict)
 
 
-#: model overlay (config/finetuning/system/NAME.yaml) of each row
 def system_overlay(run: PlannedRun) -> str:
-    if run.system in ("A", "B", "ca_b", "E"):
-        return run.system
-    return "C1" if run.knob_dict.get("pooling") == "cls" else "C2"
+    """The run's model overlay (``config/finetuning/system/NAME.yaml``)."""
+    return systems.get(run.system).overlay_for(run.knob_dict)
 
 
-def knob_overrides(run: PlannedRun) -> List[str]:
-    """Hydra overrides for the row's knobs (alpha, D, L, O; what the overlay does not fix)."""
-    knobs = run.knob_dict
-    overrides = []
-    if "alpha" in knobs:
-        overrides.append(f"criterion.context_alpha={_hydra_number(knobs['alpha'])}")
-    if "context_dim" in knobs:
-        overrides.append(f"model.context_dim={knobs['context_dim']}")
-    if "window" in knobs:
-        overrides.append(f"model.context_window={knobs['window']}")
-    if "offset" in knobs:
-        overrides.append(f"model.context_offset={knobs['offset']}")
-    return overrides
-
-
-def _hydra_number(value: float) -> str:
-    return repr(float(value))
+def system_overrides(run: PlannedRun) -> List[str]:
+    """``+system=OVERLAY`` and the hydra overrides of the run's knobs (alpha, D, L, O)."""
+    return systems.get(run.system).hydra_overrides(run.knob_dict)

@@ -1,22 +1,35 @@
 """``python -m gcaf_fairseq.recipes.run {librilight,slue} [options] [-- hydra overrides]``: plan the
-benchmark's runs from its tables and run (or, with ``--dry-run``, print) the chosen stages.
-``scripts/reproduce_librilight.sh`` and ``scripts/reproduce_slue.sh`` call it once per stage."""
+benchmark's runs from its tables and run (or, with ``--dry-run``, print) the chosen stages, in
+order, in this one process. ``scripts/reproduce_librilight.sh`` and ``scripts/reproduce_slue.sh``
+are this command."""
 
 import sys
 from typing import List, Optional
 
-from .options import OptionError, parse_options, parse_stages
-from .stages import RecipeError, run_recipe
+from .header import header
+from .options import OptionError, RecipeOptions, parse_options
+from .recipe import Recipe
+from .runner import RecipeError, Runner
+from .stages import STAGES
+
+
+def run_recipe(options: RecipeOptions, stream=None) -> Runner:
+    """Plan, then run (or print) the selected stages in order. Each stage's steps are built
+    when the stage comes, from what the stages before it made."""
+    recipe = Recipe(options)
+    runner = Runner(options.out, options.dry_run, options.parallel, stream)
+    if not options.quiet_plan:
+        for line in header(recipe):
+            runner.say(line, log=not options.dry_run)
+    for stage in options.stages:
+        module = STAGES[stage]
+        runner.run_stage(stage, module.steps(recipe), parallel=options.parallel if stage == 4 else 1,
+                         name=module.NAME)
+    return runner
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["stages"] and len(argv) == 2:  # the shell scripts' stage loop
-        try:
-            print(" ".join(str(stage) for stage in parse_stages(argv[1])))
-        except OptionError as error:
-            sys.exit(f"error: {error}")
-        return
     if not argv or argv[0] not in ("librilight", "slue"):
         sys.exit("usage: python -m gcaf_fairseq.recipes.run {librilight,slue} [options] [-- overrides]")
     benchmark, rest = argv[0], argv[1:]

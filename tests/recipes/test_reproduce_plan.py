@@ -14,7 +14,10 @@ import pytest
 from gcaf_fairseq.recipes.options import OptionError, llm_sources, parse_options, parse_stages
 from gcaf_fairseq.recipes.plan import context_need, plan_runs, system_overlay
 from gcaf_fairseq.recipes.scale import published_hyperparameters, scale_for, text_encoder_dim
-from gcaf_fairseq.recipes.stages import Command, Recipe, RecipeError, Runner, run_recipe
+from gcaf_fairseq.recipes.recipe import Recipe
+from gcaf_fairseq.recipes.run import run_recipe
+from gcaf_fairseq.recipes.runner import RecipeError, Runner
+from gcaf_fairseq.recipes.runner import Step as Command
 from gcaf_fairseq.tables.cells import cell_spec
 from gcaf_fairseq.tables.published import BENCHMARK_TABLES, TABLES
 from gcaf_fairseq.tables.runs import read_run

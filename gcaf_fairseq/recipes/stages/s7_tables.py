@@ -1,0 +1,20 @@
+"""Stage 7, tables: gcaf-collect-results builds the chosen tables from the run folders
+(``OUT/tables/NAME.{md,csv,json}``). The tables are made from everything under
+``OUT/runs``: any change there builds them again."""
+
+from typing import List
+
+from ..options import STAGES
+from ..runner import Step
+from .common import python_tool
+
+NUMBER = 7
+NAME = STAGES[NUMBER]
+
+
+def steps(recipe) -> List[Step]:
+    options, layout = recipe.options, recipe.layout
+    argv = python_tool("collect_results") + [str(layout.runs), "--out", str(options.out),
+                                             "--tables", *options.tables, "--seeds", str(options.seeds)]
+    outputs = [layout.tables / f"{name}.{ext}" for name in options.tables for ext in ("md", "csv", "json")]
+    return [Step(NUMBER, argv, outputs, inputs=[layout.runs], stdout=layout.tables / "summary.json", name="tables")]
