@@ -25,10 +25,15 @@ from gcaf_fairseq.embedding.texts_file import read_text_list_records, read_text_
 from gcaf_fairseq.generation.backends import load_hf_backend
 from gcaf_fairseq.generation.runner import run_generation
 from gcaf_fairseq.generation.templates import build_template
+from gcaf_fairseq import systems as registry
 from gcaf_fairseq.data.atomic_files import write_text_atomically
+from gcaf_fairseq.recipes.processes import RunTimes, format_duration, hydra_path, hydra_train_command
+from gcaf_fairseq.recipes.runner import Runner, Step
+from gcaf_fairseq.resources import PLUGIN_DIR
+from gcaf_fairseq.tables.train_log import read_training_log
 from gcaf_fairseq.scoring.homophones import homophone_scores, read_target_rows
 from .corpus import synthesize_corpus
-from .fairseq_runs import RunTimes, TrainingProgress, format_duration, generate, hydra_train, read_generate_output, read_training_log
+from .fairseq_runs import config_dir_of, generate, read_generate_output
 from .homophone_corpus import build_homophone_corpus
 from .tiny_llm import TinyLlmRun, train_tiny_llm
 from .student_probe import probe_homophone_student
@@ -39,27 +44,63 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class DemoSystem:
-    overlay: str  # config/finetuning/system/{overlay}.yaml
-    store: Optional[str]  # "prev" (previous ground-truth texts), "P4" (the LLM's titles) or None
-    description: str
-    context_at_inference: str
-    context_layer: Optional[int] = None  # model.context_layer (None: the output, the papers'; -1: before the last layer)
-    previous: int = 1  # store "prev": the K previous sentences of the chapter (1: the papers' setting)
-    join: str = "concat"  # K > 1: one text joined by a space, or "separate": K [CLS] rows (a sequence store)
+    """A system of :mod:`gcaf_fairseq.systems` as the demo runs it: with the demo's one LLM
+    (no size in its store's name: ``P4``) and the demo's store files
+    ``context/{split}.{store_name}.cls``."""
+
+    name: str
+
+    @property
+    def record(self) -> registry.System:
+        return registry.get(self.name)
+
+    @property
+    def need(self) -> registry.ContextNeed:
+        knobs = {"llm": None} if self.record.context == "generated" else {}
+        return self.record.need(knobs)
+
+    @property
+    def overlay(self) -> str:
+        return self.record.overlay_for()
+
+    @property
+    def context_layer(self) -> Optional[int]:
+        return self.record.context_layer
+
+    @property
+    def previous(self) -> int:
+        return self.record.previous
+
+    @property
+    def join(self) -> str:
+        return self.record.join
+
+    @property
+    def description(self) -> str:
+        return self.record.description
+
+    @property
+    def context_at_inference(self) -> str:
+        return self.record.inference
+
+    @property
+    def store(self) -> Optional[str]:
+        """``prev`` (previous ground-truth texts), ``P4`` (the LLM's titles) or None."""
+        source = self.record.context
+        return {"text": "prev", "generated": self.need.prompt}.get(source)
 
     @property
     def store_name(self) -> Optional[str]:
-        """The store's name in ``context/{split}.{name}.cls`` (:func:`previous_store_name` for
-        the previous-sentence stores)."""
-        return previous_store_name(self.previous, self.join) if self.store == "prev" else self.store
+        """The store's name in ``context/{split}.{name}.cls``."""
+        return self.need.kind if self.need.source == "store" else None
+
+    @property
+    def decoding_reads_store(self) -> bool:
+        need = self.need
+        return need.source == "store" and need.at_decoding
 
 
-def previous_store_name(previous: int, join: str) -> str:
-    """``prev`` for the papers' one previous sentence; ``prev2``, ``prev3-sep`` for K previous
-    ones as one text or as K [CLS] rows."""
-    if previous == 1 and join == "concat":
-        return "prev"
-    return f"prev{previous}" + ("-sep" if join == "separate" else "")
+previous_store_name = registry.previous_text_kind
 
 
 def run_folder_name(system: str, run_seed: int, demo_seed: int) -> str:
@@ -68,24 +109,9 @@ def run_folder_name(system: str, run_seed: int, demo_seed: int) -> str:
     return system if run_seed == demo_seed else f"{system}.seed{run_seed}"
 
 
-SYSTEMS = {
-    "A": DemoSystem("A", None, "baseline CTC fine-tuning", "none"),
-    "C1": DemoSystem("C1", "prev", "injection of the previous GT sentence [CLS]", "previous text + text encoder"),
-    "D4": DemoSystem("C1", "P4", "injection of the LLM's P4 title of the previous sentence", "previous text + LLM + text encoder"),
-    "E": DemoSystem("E", "P4", "GCAF student distilled from the P4 titles", "none"),
-    "C1L": DemoSystem(
-        "C1", "prev", "C1 injected before the last transformer layer", "previous text + text encoder", context_layer=-1
-    ),
-    # Beyond the papers (README, "E at depth, several previous sentences"): not in --systems all.
-    "EL": DemoSystem("E", "P4", "GCAF student at depth: pools, and fuses e_hat, before the last layer", "none",
-                     context_layer=-1),
-    "C1L-K2": DemoSystem("C1", "prev", "C1L with the 2 previous sentences as one text", "previous texts + text encoder",
-                         context_layer=-1, previous=2),
-    "C1L-K3": DemoSystem("C1", "prev", "C1L with the 3 previous sentences as one text", "previous texts + text encoder",
-                         context_layer=-1, previous=3),
-    "C1L-K3s": DemoSystem("C1", "prev", "C1L attending to the 3 previous sentences' [CLS] (a sequence store)",
-                          "previous texts + text encoder", context_layer=-1, previous=3, join="separate"),
-}
+#: the demo's systems, from the registry: the five of its table and those beyond the papers
+#: (README, "E at depth, several previous sentences": not in --systems all)
+SYSTEMS = {name: DemoSystem(name) for name in ("A", "C1", "D4", "E", "C1L", "EL", "C1L-K2", "C1L-K3", "C1L-K3s")}
 # --systems all: the five systems of the demo's table.
 ALL_SYSTEMS = ("A", "C1", "D4", "E", "C1L")
 SYSTEM_DESCRIPTIONS = {name: system.description for name, system in SYSTEMS.items()}
@@ -267,71 +293,96 @@ def score_test_homophones(corpus_dir: Path, decoding) -> Optional[dict]:
     )
 
 
+def training_step(system: str, save_dir: Path, corpus_dir: Path, w2v_path: Path, overrides: List[str],
+                  updates: int, threads: Optional[int]) -> Step:
+    """The fine-tuning of one demo run, as a step of the recipes' runner: made from the corpus
+    (manifests, letters, the audio they list), the system's stores, the pretrained wav2vec2,
+    the configs and the overrides; redone (from scratch) when one of them changes, resumed
+    when it was killed, skipped when done."""
+    spec = SYSTEMS[system]
+    configs = config_dir_of("finetuning")
+    inputs: list = [w2v_path, configs / "demo_tiny.yaml", configs / "system" / f"{spec.overlay}.yaml"]
+    for split in ("train", "valid"):
+        inputs += [corpus_dir / f"{split}.tsv", corpus_dir / f"{split}.ltr", (corpus_dir / f"{split}.tsv", "manifest-audio")]
+        if spec.store_name is not None:
+            inputs.append(save_dir.parent.parent / "context" / f"{split}.{spec.store_name}.cls")
+    inputs.append(corpus_dir / "dict.ltr.txt")
+    checkpoint = save_dir / "checkpoint_last.pt"
+
+    def finished() -> Optional[str]:
+        report = read_training_log(save_dir / "train.log")
+        return None if report.num_updates >= updates else f"{save_dir}: {report.num_updates} of {updates} updates"
+
+    def discard(changes) -> None:
+        shutil.rmtree(save_dir, ignore_errors=True)
+        save_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(save_dir / "demo_settings.json", json.dumps(overrides))
+
+    return Step(5, hydra_train_command(configs, "demo_tiny", save_dir, PLUGIN_DIR, overrides), [checkpoint],
+                inputs=inputs, log=save_dir / "train.log", check=finished, discard=discard,
+                env={"OMP_NUM_THREADS": str(threads)} if threads else {}, progress=("updates", updates),
+                name=save_dir.name, key_paths=[save_dir])
+
+
 def run_system(
     system, out_dir: Path, corpus_dir: Path, w2v_path: Path, updates: int, seed: int, alpha: float,
     llm: Optional[TinyLlmRun] = None,
     threads: Optional[int] = None,
     lr: Optional[float] = None,
     run_name: Optional[str] = None,
+    runner: Optional[Runner] = None,
 ) -> SystemResult:
     """Fine-tune ``system`` with fine-tuning seed ``seed`` into ``finetune/{run_name}``
     (default: the system's name), decode its test split into ``decode/{run_name}`` and
-    score it."""
+    score it. The training goes through ``runner`` (the recipes' runner, records in
+    ``out_dir/.recipe``): a finished one made from the same inputs and settings is reused."""
     spec = SYSTEMS[system]
+    record = spec.record
     run_name = run_name or system
     save_dir = out_dir / "finetune" / run_name
     store = f"{out_dir / 'context'}/{{split}}.{spec.store_name}.cls"
     overrides = [
-        f"task.data={corpus_dir}",
-        f"model.w2v_path={w2v_path}",
+        hydra_path("task.data", corpus_dir),
+        hydra_path("model.w2v_path", w2v_path),
         f"optimization.max_update={updates}",
         f"common.seed={seed}",
         f"dataset.validate_interval_updates={max(1, updates // 4)}",
     ]
     if lr is not None:
         overrides.append(f"optimization.lr=[{lr}]")
-    if spec.store is not None:
-        overrides.append(f"task.context_store='{store}'")  # quoted: hydra's grammar
-    if spec.overlay == "E":
-        overrides.append(f"criterion.context_alpha={alpha}")
-    context_layer = spec.context_layer
-    if context_layer is not None:
-        overrides.append(f"model.context_layer={context_layer}")
-    if spec.join == "separate":
-        overrides.append("model.context_pooling=sequence")  # attends to the K [CLS] rows
+    if spec.store_name is not None:
+        overrides.append(hydra_path("task.context_store", store))
+    # the system's overlay and what it does not fix (context_layer, a K-row store's pooling);
+    # E's alpha is the demo's (the papers' 10 stalls CTC in these small models)
+    system_overrides = record.hydra_overrides({"alpha": alpha} if "alpha" in record.defaults else {})
+    overrides += [item for item in system_overrides
+                  if not item.startswith(tuple(f"{key}=" for key in registry.KNOB_OVERRIDES.values()))
+                  or item.startswith("criterion.context_alpha=")]
     print(f"[demo] 5/6 fine-tuning system {run_name} ({updates} updates, seed {seed}) -> {save_dir}", flush=True)
-    settings = save_dir / "demo_settings.json"
-    if settings.exists() and json.loads(settings.read_text()) != overrides:
-        # fairseq would resume the old run from checkpoint_last.pt whatever the new settings.
-        print(f"[demo] {save_dir} was trained with other settings: starting it again", flush=True)
-        shutil.rmtree(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(settings, json.dumps(overrides))
-    finished = save_dir / "training_times.json"  # written once the training is complete
-    if finished.exists():
-        print(f"[demo]     {run_name}: already trained ({finished})", flush=True)
-        train_times = RunTimes(**json.loads(finished.read_text()))
-    else:
-        progress = TrainingProgress(f"[demo]     {run_name}", updates)
-        env = {"OMP_NUM_THREADS": str(threads)} if threads else None
-        train_times = hydra_train("demo_tiny", save_dir, overrides, system=spec.overlay, progress=progress, env=env)
-        write_text_atomically(finished, json.dumps(asdict(train_times)))
+    write_text_atomically(save_dir / "demo_settings.json", json.dumps(overrides))
+    runner = runner or Runner(out_dir, prefix="[demo]    ")
+    step = training_step(system, save_dir, corpus_dir, w2v_path, overrides, updates, threads)
+    if not runner.run(step):
+        print(f"[demo]     {run_name}: already trained ({runner.record_path(step)})", flush=True)
+    wall_seconds, cpu_seconds = runner.times(step)
+    train_times = RunTimes(wall_seconds, cpu_seconds or 0.0)
     training = read_training_log(save_dir / "train.log")
 
     results_dir = out_dir / "decode" / run_name
     print(f"[demo] 6/6 decoding system {run_name} with fairseq-generate -> {results_dir}", flush=True)
-    injection = spec.store is not None and spec.overlay != "E"
-    extra = ["--context-store", store] if injection else []
+    extra = ["--context-store", store] if spec.decoding_reads_store else []
     generate(corpus_dir, save_dir / "checkpoint_last.pt", "test", results_dir, extra)  # A, E: no store
     decoding = read_generate_output(results_dir, "test")
     probe = None
-    if spec.overlay == "E" and (corpus_dir / "homophones.json").exists():
+    if record.use == "aware" and record.context == "generated" and (corpus_dir / "homophones.json").exists():
         probe = probe_homophone_student(save_dir / "checkpoint_last.pt", corpus_dir, store)
-    llm = llm if spec.store == "P4" else None
+    llm = llm if record.context == "generated" else None
+    context_layer = record.context_layer
     return SystemResult(
         system=system,
         description=spec.description
-        + (f", alpha {alpha:g}" if spec.overlay == "E" else "")
+        + (f", alpha {alpha:g}" if record.use == "aware" else "")
         + (f" (context_layer={context_layer})" if context_layer is not None else "")
         + (f" (LLM trained {llm.steps} steps)" if llm is not None else ""),
         test_wer=decoding.wer,

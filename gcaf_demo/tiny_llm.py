@@ -200,7 +200,7 @@ def train_tiny_llm(
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from .fairseq_runs import progress_line
+    from gcaf_fairseq.recipes.processes import progress_line
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"the demo LLM trains for a number of steps >= 1, got {steps!r}")

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from gcaf_fairseq.data.atomic_files import write_text_atomically
-from .fairseq_runs import config_dir_of, fairseq_command, run_logged
+from gcaf_fairseq.recipes.processes import fairseq_command, hydra_path, run_logged
+from .fairseq_runs import config_dir_of
 
 CONFIG_NAME = "tiny_wav2vec2"
 CHECKPOINT_NAME = "checkpoint_last.pt"
@@ -28,8 +29,8 @@ def pretraining_command(data_dir: Path, out_dir: Path, max_update: int, seed: in
         str(config_dir_of("pretraining")),
         "--config-name",
         config_name,
-        f"task.data={data_dir}",
-        f"checkpoint.save_dir={out_dir}",
+        hydra_path("task.data", data_dir),
+        hydra_path("checkpoint.save_dir", out_dir),
         f"optimization.max_update={max_update}",
         f"common.seed={seed}",
     ]
@@ -52,7 +53,7 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
         checkpoint from a finished run with the same data, updates, seed and config, it is
         returned without training; an unfinished or different one is trained afresh.
 
-    Training runs through :func:`fairseq_runs.run_logged` (one thread unless the environment
+    Training runs through :func:`gcaf_fairseq.recipes.processes.run_logged` (one thread unless the environment
     sets ``OMP_NUM_THREADS``); its output goes to ``out_dir/pretraining.log``, whose end is
     raised with a failure.
     """

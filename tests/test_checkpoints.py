@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import gcaf_fairseq
-from gcaf_demo.fairseq_runs import hydra_train, read_training_log
+from gcaf_fairseq.recipes.processes import hydra_train
+from gcaf_fairseq.tables.train_log import read_training_log
 from gcaf_fairseq.checkpoints import (
     LOCK_NAME,
     SaveDirInUseError,

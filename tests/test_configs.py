@@ -6,7 +6,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from gcaf_demo.fairseq_runs import hydra_train, read_training_log
+from gcaf_fairseq.recipes.processes import hydra_train
+from gcaf_fairseq.tables.train_log import read_training_log
 from gcaf_fairseq.resources import config_dir
 
 FINETUNING = config_dir() / "finetuning"

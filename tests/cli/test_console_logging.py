@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from gcaf_demo.fairseq_runs import fairseq_command, hydra_train
+from gcaf_fairseq.recipes.processes import fairseq_command, hydra_train
 
 OUR_LINE = re.compile(r"^(INFO|WARNING|ERROR) gcaf_(fairseq|demo)\.\S+: ")
 

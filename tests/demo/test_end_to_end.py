@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gcaf_demo.fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
+from gcaf_demo.fairseq_runs import generate, read_generate_output
+from gcaf_fairseq.recipes.processes import hydra_train
+from gcaf_fairseq.tables.train_log import read_training_log
 
 pytestmark = pytest.mark.slow
 

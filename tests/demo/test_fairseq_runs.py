@@ -1,4 +1,4 @@
-"""gcaf_demo.fairseq_runs and the demo's honesty: progress lines while a training runs (read
+"""The one runner's process layer (gcaf_fairseq.recipes.processes) and the demo's honesty: progress lines while a training runs (read
 from fairseq's json log), wall and CPU time of each run, and the steps actually run."""
 
 import json
@@ -8,15 +8,8 @@ import textwrap
 
 import pytest
 
-from gcaf_demo.fairseq_runs import (
-    TrainingProgress,
-    format_duration,
-    hydra_train,
-    progress_line,
-    read_training_log,
-    run_logged,
-    updates_in_log_line,
-)
+from gcaf_fairseq.recipes.processes import TrainingProgress, format_duration, hydra_train, progress_line, run_logged
+from gcaf_fairseq.tables.train_log import read_training_log, updates_in_log_line
 
 INNER = '[2024-01-01 00:00:00,000][train_inner][INFO] - {{"epoch": 1, "loss": "3.1", "num_updates": "{n}", "lr": "0.001"}}'
 EPOCH = '[2024-01-01 00:00:00,000][train][INFO] - {{"epoch": 2, "train_loss": "3.0", "train_num_updates": "{n}"}}'
@@ -39,7 +32,7 @@ def test_progress_lines_show_updates_out_of_total_and_an_eta():
 
 def test_progress_follows_a_growing_log_and_throttles(tmp_path, capsys, monkeypatch):
     clock = iter([10.0, 11.0, 40.0, 41.0])
-    monkeypatch.setattr("gcaf_demo.fairseq_runs.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("gcaf_fairseq.recipes.processes.time.perf_counter", lambda: next(clock))
     log = tmp_path / "train.log"
     progress = TrainingProgress("[demo]     A", 100, every_seconds=15)
     log.write_text("command\n" + INNER.format(n=10) + "\n" + INNER.format(n=20)[:30])  # a half-written line

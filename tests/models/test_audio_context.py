@@ -6,7 +6,9 @@ import torch
 from conftest import make_task, model_config
 
 from gcaf_fairseq.data.neighbour_audio import find_neighbours
-from gcaf_demo.fairseq_runs import generate, hydra_train, read_generate_output, read_training_log
+from gcaf_demo.fairseq_runs import generate, read_generate_output
+from gcaf_fairseq.recipes.processes import hydra_train
+from gcaf_fairseq.tables.train_log import read_training_log
 from gcaf_fairseq.data.neighbour_index import window_neighbour_offsets
 
 

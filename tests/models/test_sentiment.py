@@ -11,7 +11,8 @@ from sklearn.metrics import f1_score
 
 from gcaf_fairseq.cli.predict_labels import main as predict_main
 from gcaf_demo.corpus import Utterance, synthesize_utterance
-from gcaf_demo.fairseq_runs import hydra_train, read_training_log
+from gcaf_fairseq.recipes.processes import hydra_train
+from gcaf_fairseq.tables.train_log import read_training_log
 
 SENTENCES = {
     "Positive": ["I LOVE THIS WONDERFUL DAY", "WHAT A GREAT AND HAPPY MORNING", "THIS IS EXCELLENT NEWS", "I AM SO GLAD AND HAPPY"],

@@ -15,7 +15,9 @@ import subprocess
 
 import pytest
 
-from gcaf_demo.fairseq_runs import config_dir_of, fairseq_command, read_training_log
+from gcaf_demo.fairseq_runs import config_dir_of
+from gcaf_fairseq.recipes.processes import fairseq_command
+from gcaf_fairseq.tables.train_log import read_training_log
 from gcaf_fairseq.data.utterance_table import read_utterance_table
 from gcaf_fairseq.resources import PLUGIN_DIR
 
