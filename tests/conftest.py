@@ -60,6 +60,7 @@ def copy_of(tmp_path):
 def make_task(data, **task_options):
     from omegaconf import OmegaConf
 
+    import gcaf_fairseq.plugin  # noqa: F401  (the task builds models and criteria by their registered names)
     from gcaf_fairseq.tasks import AudioContextFinetuningConfig, AudioContextFinetuningTask
 
     options = {"labels": "ltr", **task_options}

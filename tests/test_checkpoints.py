@@ -1,4 +1,4 @@
-"""Training checkpoints (gcaf_fairseq.checkpoints): atomic writes and copies, a torn
+"""Training checkpoints (gcaf_fairseq.checkpoints.hooks): atomic writes and copies, a torn
 checkpoint_last.pt named with the intact checkpoint to resume from, one training per save_dir,
 and a finished run that a rerun leaves alone. The slow tests run real fairseq-hydra-train."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import gcaf_fairseq
+import gcaf_fairseq.plugin  # noqa: F401  (installs the hooks under test)
 from gcaf_demo.fairseq_runs import hydra_train, read_training_log
 from gcaf_fairseq.checkpoints import (
     LOCK_NAME,
@@ -20,9 +20,8 @@ from gcaf_fairseq.checkpoints import (
     check_restore_file,
     checkpoint_problem,
     hold_save_dir,
+    install_checkpoint_hooks,
 )
-
-gcaf_fairseq.register()  # installs the hooks under test
 
 from fairseq import checkpoint_utils  # noqa: E402
 from fairseq.file_io import PathManager  # noqa: E402
@@ -43,7 +42,7 @@ def test_hooks_keep_fairseq_signatures():
     for hooked in (checkpoint_utils.torch_persistent_save, PathManager.copy, checkpoint_utils.load_checkpoint):
         assert hooked.original is not hooked
         assert _parameters(hooked) == _parameters(hooked.original)
-    gcaf_fairseq.checkpoints.install_checkpoint_hooks()  # idempotent: no hook around a hook
+    install_checkpoint_hooks()  # idempotent: no hook around a hook
     assert not hasattr(checkpoint_utils.torch_persistent_save.original, "original")
 
 

@@ -45,9 +45,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from fairseq import options
     from fairseq_cli.generate import main as generate_main
 
-    from .. import register
-
-    register()  # gcaf_fairseq is already imported (as this module's parent): fairseq's --user-dir would skip it
+    from .. import criterions, models, tasks  # noqa: F401  (registers the plugin; --user-dir skips gcaf_fairseq, imported)
 
     from ..tables.runs import write_timing
 

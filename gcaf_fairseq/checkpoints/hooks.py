@@ -8,9 +8,9 @@ a zip-archive error that says nothing of the intact checkpoints beside it. A rer
 finished command trains one more update and rewrites ``checkpoint_last.pt``; two trainings
 into one ``save_dir`` interleave their checkpoints.
 
-:func:`install_checkpoint_hooks` (run by :func:`gcaf_fairseq.register`, so in every process
-that loads this plugin: ``fairseq-hydra-train`` imports it through ``common.user_dir`` before
-it builds anything) replaces three fairseq functions, each keeping its signature and its
+:func:`install_checkpoint_hooks` (run when :mod:`gcaf_fairseq.tasks` is imported, so in every
+process that loads this plugin: ``fairseq-hydra-train`` imports it through ``common.user_dir``
+before it builds anything) replaces three fairseq functions, each keeping its signature and its
 behaviour except as said:
 
 ``fairseq.checkpoint_utils.torch_persistent_save``
@@ -62,7 +62,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from .data.atomic_files import temporary_sibling
+from ..data.atomic_files import temporary_sibling
 
 logger = logging.getLogger(__name__)
 
