@@ -61,7 +61,7 @@ def layer_graph(package: Path):
     folders = {path.parent.name for path in package.glob("*/__init__.py")}
     edges: Dict[str, Dict[str, str]] = {folder: {} for folder in folders}
     root_imports = []
-    for name, path in modules.items():
+    for name, path in modules.items():  # a module at the root other than TOP counts as a folder of its own
         source_folder = folder_of(name, root)
         for line, target in imported_modules(name, path, set(modules)):
             where = f"{path.relative_to(package.parent)}:{line}"
@@ -69,7 +69,7 @@ def layer_graph(package: Path):
                 root_imports.append(f"{where} imports {target}")
             target_folder = folder_of(target, root)
             if source_folder is not None and target_folder is not None and target_folder != source_folder:
-                edges[source_folder].setdefault(target_folder, where)
+                edges.setdefault(source_folder, {}).setdefault(target_folder, where)
     return edges, root_imports
 
 
@@ -115,6 +115,8 @@ def test_folders_import_each_other_without_a_cycle():
 def test_nothing_below_the_root_imports_the_root_or_the_plugin_module():
     _, root_imports = layer_graph(PACKAGE)
     assert not root_imports, "\n".join(root_imports)
+    root_modules = sorted(path.stem for path in PACKAGE.glob("*.py"))
+    assert root_modules == sorted(TOP), f"modules at the package root besides __init__ and plugin: {root_modules}"
 
 
 def test_the_checks_find_a_cycle_and_a_root_import(tmp_path):
