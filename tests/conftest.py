@@ -45,6 +45,14 @@ def context_dir(corpus, tmp_path_factory) -> Path:
     return out
 
 
+def record_fsyncs(monkeypatch) -> list:
+    """From now on, the descriptors ``os.fsync`` is called with (it still syncs)."""
+    calls = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda descriptor: (calls.append(descriptor), real_fsync(descriptor))[1])
+    return calls
+
+
 @pytest.fixture
 def copy_of(tmp_path):
     """Copy a folder into this test's tmp_path, to damage it safely."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import record_fsyncs
 
 import gcaf_fairseq.plugin  # noqa: F401  (installs the hooks under test)
 from gcaf_demo.fairseq_runs import hydra_train, read_training_log
@@ -25,13 +26,6 @@ from gcaf_fairseq.checkpoints import (
 
 from fairseq import checkpoint_utils  # noqa: E402
 from fairseq.file_io import PathManager  # noqa: E402
-
-
-def _record_fsyncs(monkeypatch):
-    calls = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda descriptor: (calls.append(descriptor), real_fsync(descriptor))[1])
-    return calls
 
 
 def _parameters(function):
@@ -63,7 +57,7 @@ def test_copy_interrupted_midway_keeps_the_old_target_and_leaves_no_partial_file
     assert last.read_bytes() == b"the previous checkpoint_last.pt"
     assert sorted(os.listdir(tmp_path)) == ["checkpoint_best.pt", "checkpoint_last.pt"]
 
-    fsyncs = _record_fsyncs(monkeypatch)
+    fsyncs = record_fsyncs(monkeypatch)
     assert PathManager.copy(str(best), str(last), overwrite=True) == str(last)  # fairseq asserts it
     assert last.read_bytes() == best.read_bytes()
     assert sorted(os.listdir(tmp_path)) == ["checkpoint_best.pt", "checkpoint_last.pt"]
@@ -87,7 +81,7 @@ def test_save_interrupted_midway_keeps_the_old_checkpoint_and_leaves_no_partial_
     assert target.read_bytes() == old_bytes
     assert os.listdir(tmp_path) == ["checkpoint_last.pt"]  # fairseq's own leaves checkpoint_last.pt.tmp
 
-    fsyncs = _record_fsyncs(monkeypatch)
+    fsyncs = record_fsyncs(monkeypatch)
     monkeypatch.setattr(torch, "save", real_save)
     checkpoint_utils.torch_persistent_save({"num_updates": 2}, str(target))
     assert torch.load(target) == {"num_updates": 2}

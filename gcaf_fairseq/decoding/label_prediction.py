@@ -5,7 +5,7 @@ from typing import Dict, Optional
 
 import torch
 
-from ..data.atomic_files import write_text_atomically
+from ..data.atomic_files import write_lines
 from ..data.manifest import manifest_utterance_ids
 
 PLUGIN_TASK = "audio_context_finetuning"  # registered by gcaf_fairseq.tasks (not imported here: tasks imports decoding)
@@ -76,7 +76,7 @@ def predict_labels(
     ids = sorted(predicted)
     path = Path(out)
     for target, labels in ((path, predicted), (path.with_name(path.name + ".ref"), reference)):
-        write_text_atomically(target, "".join(f"{i}\t{labels[i]}\n" for i in ids))
+        write_lines(target, [f"{i}\t{labels[i]}" for i in ids])
     truth, guess = [reference[i] for i in ids], [predicted[i] for i in ids]
     return {
         "split": split,

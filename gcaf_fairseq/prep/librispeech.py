@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from ..data.atomic_files import write_lines, write_text_atomically
-from ..data.audio import SAMPLE_RATE, write_manifest
+from ..data.manifest import SAMPLE_RATE, write_manifest
 from ..data.letters import WORD_BOUNDARY, letters_line
 from ..data.symbol_dictionary import FAIRSEQ_LETTER_DICTIONARY, write_dictionary
 from ..data.neighbour_index import write_neighbour_index
 from ..data.utterance_table import link_stream_neighbours, write_utterance_table
-from .manifest import PrepareError, checked_audio_headers, problems_message
+from .source_checks import PrepareError, checked_audio_headers, problems_message
 
 TRANSCRIPT_LETTERS = frozenset(symbol for symbol, _ in FAIRSEQ_LETTER_DICTIONARY if symbol != WORD_BOUNDARY)
 TRANSCRIPT_NAME = re.compile(r"(\d+)-(\d+)\.trans\.txt")

@@ -56,21 +56,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import soundfile
 from tqdm import tqdm
 
-from ..data.atomic_files import write_lines, write_text_atomically
-from ..data.audio import SAMPLE_RATE, write_manifest
+from ..data.atomic_files import atomic_path, write_lines, write_symlink_atomically, write_text_atomically
+from ..data.audio_headers import AudioHeader, audio_header
+from ..data.manifest import SAMPLE_RATE, write_manifest
 from ..data.label_near_miss import near_miss
 from ..data.letters import letters_line
 from ..data.symbol_dictionary import count_symbols, write_dictionary
 from ..data.neighbour_index import write_neighbour_index
 from ..data.utterance_table import link_stream_neighbours, write_utterance_table
-from .manifest import (
-    AudioHeader,
-    PrepareError,
-    checked_audio_headers,
-    problems_message,
-    write_audio_atomically,
-    write_symlink_atomically,
-)
+from .source_checks import PrepareError, checked_audio_headers, problems_message
 from .ner_labels import LABEL_TYPES, e2e_ner_labels, parse_ner_spans
 
 DATASETS = ("voxpopuli", "voxceleb")
@@ -329,14 +323,16 @@ def cut_clip(raw_path: Path, target: Path, start_frame: int, stop_frame: int) ->
     bit-exact; a ``target`` that already has that length at 16 kHz mono is kept."""
     if target.is_file():
         try:
-            info = soundfile.info(str(target))
-        except RuntimeError:
-            info = None
-        expected = (stop_frame - start_frame, SAMPLE_RATE, 1)
-        if info is not None and (info.frames, info.samplerate, info.channels) == expected:
+            header = audio_header(target)
+        except (RuntimeError, OSError):
+            header = None
+        if header == AudioHeader(frames=stop_frame - start_frame, sample_rate=SAMPLE_RATE, channels=1):
             return
     samples, sample_rate = soundfile.read(str(raw_path), start=start_frame, stop=stop_frame, dtype="int16")
-    write_audio_atomically(target, samples, sample_rate)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # not fsynced (thousands of clips): a clip a crash left empty or short is cut again, see above
+    with atomic_path(target, durable=False) as temporary:
+        soundfile.write(str(temporary), samples, sample_rate, format="FLAC", subtype="PCM_16")
 
 
 def cut_voxceleb_clips(split: Split, clip_ids: Sequence[str], clips_folder: Path, jobs: int, progress: bool) -> None:
