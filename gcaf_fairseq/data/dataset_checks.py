@@ -86,6 +86,16 @@ HINTS = {
 }
 
 
+def too_short_problem(samples: int, field_size: int = DEFAULT_RECEPTIVE_FIELD) -> Optional[str]:
+    """Why an utterance of ``samples`` samples cannot be used, or None: with fewer samples
+    than the feature extractor's receptive field (``field_size``; wav2vec2's 400, 25 ms, by
+    default) it yields no frame. The one home of this rule: the task's dataset checks and
+    data preparation both apply it."""
+    if samples >= field_size:
+        return None
+    return f"has {samples} samples, fewer than the feature extractor's receptive field of {field_size}: it yields no frame"
+
+
 def receptive_field(model_cfg) -> int:
     """Samples the feature extractor needs for one frame, from the model's
     ``conv_feature_layers`` (``[(dim, kernel, stride), ...]``); 400 (wav2vec2's) when the
@@ -187,11 +197,9 @@ def check_split(cfg, split: str, saved_cfg=None, model_cfg=None) -> Optional[Spl
 
     field_size = receptive_field(model_cfg)
     for row in check.kept:
-        if row.samples < field_size:
-            problems["too_short"].append(
-                f"{manifest}:{row.line}: utterance {row.utterance_id!r} has {row.samples} samples, fewer than the "
-                f"feature extractor's receptive field of {field_size}: it yields no frame"
-            )
+        problem = too_short_problem(row.samples, field_size)
+        if problem:
+            problems["too_short"].append(f"{manifest}:{row.line}: utterance {row.utterance_id!r} {problem}")
 
     if not _get(cfg, "skip_audio_header_check"):
         sample_rate = _get(saved_cfg, "sample_rate") or cfg.sample_rate

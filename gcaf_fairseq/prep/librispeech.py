@@ -8,7 +8,9 @@ fold (``librispeech_finetuning/1h/0``), the ``1h`` or ``9h`` folder, the whole
 audio is left out silently: a FLAC without a transcript line, a folder of FLACs without a
 transcript and a transcript named in another case (``84-121123.TRANS.txt``) are errors.
 Every audio file is decoded in full (``verify_audio``) and must give the length its header
-states; a zero or unknown length is an error either way.
+states; a zero or unknown length is an error either way, and so is a length below wav2vec2's
+receptive field (400 samples, 25 ms: such an utterance yields no frame, and training or decoding
+would refuse it later).
 
 Outputs in the output folder, for split name ``SPLIT``::
 
@@ -304,7 +306,8 @@ def prepare_librispeech(
         PrepareError: malformed input, naming the file and line (transcript line without
             words or audio, unknown characters, a duplicate id, a FLAC without a transcript
             or a transcript line, audio that is not 16 kHz mono, cannot be read, has a zero
-            or unknown length or (``verify_audio``) does not decode, ...).
+            or unknown length, is shorter than 400 samples or (``verify_audio``) does not
+            decode, ...).
     """
     source = Path(source).absolute()
     out_dir = Path(out_dir)

@@ -15,11 +15,12 @@ The formats themselves have their own homes, shared with the task and the demo c
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 from tqdm import tqdm
 
 from ..data.audio_headers import AudioHeader, audio_header_or_problem
+from ..data.dataset_checks import DEFAULT_RECEPTIVE_FIELD, too_short_problem
 from ..data.manifest import SAMPLE_RATE
 
 MAX_LISTED_PROBLEMS = 20
@@ -43,6 +44,7 @@ def checked_audio_headers(
     progress: bool,
     description: str,
     verify: bool = False,
+    min_frames: Optional[int] = DEFAULT_RECEPTIVE_FIELD,
 ) -> Dict[Path, AudioHeader]:
     """``{path: AudioHeader}`` of every audio file of ``where_listed`` (``{path: "file:line"
     that lists it}``), read with ``jobs`` threads (libsndfile releases the GIL) behind a
@@ -51,7 +53,11 @@ def checked_audio_headers(
     :func:`gcaf_fairseq.data.audio_headers.audio_header_or_problem`).
 
     Raises PrepareError listing every file that cannot be read, has a zero or unknown
-    length, does not decode (``verify``) or is not 16 kHz mono, with the line that lists it.
+    length, does not decode (``verify``), is not 16 kHz mono, or holds fewer than ``min_frames``
+    samples, with the line that lists it. ``min_frames`` defaults to wav2vec2's receptive field
+    (400 samples, 25 ms: a shorter utterance yields no frame, and training or decoding would
+    refuse it later, see :func:`gcaf_fairseq.data.dataset_checks.too_short_problem`); None for
+    files that are cut into utterances later (their cuts are checked instead).
     """
     paths = sorted(where_listed)
     if verify:
@@ -67,6 +73,11 @@ def checked_audio_headers(
             problems.append(
                 f"{path} (listed at {where_listed[path]}): {header.sample_rate} Hz, {header.channels} channel(s); "
                 "wav2vec2 needs 16 kHz mono audio: convert it first, e.g. sox IN -r 16000 -c 1 -b 16 OUT"
+            )
+        elif min_frames is not None and too_short_problem(header.frames, min_frames):
+            problems.append(
+                f"{path} (listed at {where_listed[path]}) {too_short_problem(header.frames, min_frames)}; "
+                "remove the utterance from the source (its line and its audio), or restore its full audio"
             )
     if problems:
         raise PrepareError(problems_message(problems))
