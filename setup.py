@@ -1,3 +1,4 @@
+import re
 import shutil
 from pathlib import Path
 
@@ -17,9 +18,12 @@ class BuildWithConfig(build_py):
         shutil.copytree(Path(__file__).parent / "config", target)
 
 
+# the version's one home is gcaf_fairseq/__init__.py (read as text, not imported, at build time)
+VERSION = re.search(r'^__version__ = "([^"]+)"', (Path(__file__).parent / "gcaf_fairseq" / "__init__.py").read_text(), re.M)[1]
+
 setup(
     name="gcaf-fairseq",
-    version="0.1.0",
+    version=VERSION,
     description="Context-aware and generative context-aware fine-tuning of wav2vec2 as a fairseq plugin",
     license="MIT",
     python_requires=">=3.10",

@@ -34,7 +34,7 @@ from pathlib import Path
 import soundfile
 
 from gcaf_fairseq.data.atomic_files import write_lines, write_text_atomically
-from gcaf_fairseq.data.audio import SAMPLE_RATE, write_manifest
+from gcaf_fairseq.data.manifest import SAMPLE_RATE, write_manifest
 from gcaf_fairseq.data.letters import letters_line
 from gcaf_fairseq.data.symbol_dictionary import count_symbols, write_dictionary
 from gcaf_fairseq.data.neighbour_index import write_neighbour_index

@@ -48,7 +48,7 @@ import numpy as np
 import soundfile
 
 from gcaf_fairseq.data.atomic_files import write_lines, write_text_atomically
-from gcaf_fairseq.data.audio import SAMPLE_RATE
+from gcaf_fairseq.data.manifest import SAMPLE_RATE
 from gcaf_fairseq.data.symbol_dictionary import write_dictionary
 from .corpus import (
     DEFAULT_VOICES,

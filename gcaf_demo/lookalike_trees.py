@@ -19,7 +19,7 @@ from typing import Callable, Dict, Iterable, List, Sequence
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from gcaf_fairseq.data.manifest import SAMPLE_RATE
 SamplesOf = Callable[[int], np.ndarray]
 
 
@@ -126,24 +126,47 @@ def write_voxceleb_release(release: Path, splits: Dict[str, List[tuple]], sample
     return release
 
 
+def split_offsets(sizes: Dict[str, int], phrase_count: int) -> Dict[str, int]:
+    """Where each split starts in the running utterance numbering of
+    :func:`build_slue_releases`: after the previous split's utterances, moved on while it
+    would start on the same phrase as an earlier split (so that row k of two splits never
+    shares its phrase, unless there are fewer phrases than splits)."""
+    offsets, next_offset = {}, 0
+    for split, size in sizes.items():
+        offset = next_offset
+        for _ in range(phrase_count):
+            if all((offset - earlier) % phrase_count for earlier in offsets.values()):
+                break
+            offset += 1
+        offsets[split] = offset
+        next_offset = offset + size
+    return offsets
+
+
 def build_slue_releases(root: Path, samples_of: SamplesOf, phrases: Sequence[str],
                         sizes: Dict[str, int] = None) -> Dict[str, Path]:
     """``root/slue-voxceleb`` and ``root/slue-voxpopuli``: labelled fine-tune, dev and test
-    splits (``sizes``: utterances per split, default 5 / 3 / 3) whose texts are ``phrases``
-    (lower case, cycled). VoxCeleb: two videos per split, sentiments cycling through the three
-    classes. VoxPopuli: two sessions per split; every utterance tags its second word as a
-    PERSON and, from the third utterance on, its first word as a DATE. Returns
+    splits (``sizes``: utterances per split, default 5 / 3 / 3). Utterances are numbered on
+    across the splits (:func:`split_offsets`): number n has the text ``phrases[n]`` (lower case,
+    cycled), the audio ``samples_of(n)`` and the sentiment ``n % 3`` of (Positive, Neutral,
+    Negative). So dev and test differ in texts and audio, row by row (with at least as many
+    phrases as splits), and a dev/test mix-up shows. VoxCeleb: two videos per split.
+    VoxPopuli: two sessions per split; every utterance tags its second word as a PERSON and,
+    from the third utterance of its split on, its first word as a DATE. Returns
     ``{"voxceleb": ..., "voxpopuli": ...}``."""
     sizes = sizes or {"fine-tune": 5, "dev": 3, "test": 3}
     sentiments = ("Positive", "Neutral", "Negative")
-    voxceleb, voxpopuli = {}, {}
+    offsets = split_offsets(sizes, len(phrases))
+    releases = {"voxceleb": Path(root) / "slue-voxceleb", "voxpopuli": Path(root) / "slue-voxpopuli"}
     for split_index, (split, size) in enumerate(sizes.items()):
+        offset = offsets[split]
         vc_rows, vp_rows = [], []
         for index in range(size):
-            text = phrases[index % len(phrases)].lower()
+            number = offset + index
+            text = phrases[number % len(phrases)].lower()
             video = f"id1{split_index}0{index % 2}_vid{split_index}x{index % 2}"
-            duration = len(samples_of(index)) / SAMPLE_RATE
-            vc_rows.append(vc_row(f"{video}_{index + 1:05d}", text, sentiments[index % 3], 0.0, round(duration, 2)))
+            duration = len(samples_of(number)) / SAMPLE_RATE
+            vc_rows.append(vc_row(f"{video}_{index + 1:05d}", text, sentiments[number % 3], 0.0, round(duration, 2)))
             session = f"2013100{split_index + 1}-0900-PLENARY-{index % 2 + 1}"
             utterance_id = f"{session}-en_2013100{split_index + 1}-10:00:{index:02d}_{index + 1}"
             words = text.split()
@@ -151,8 +174,8 @@ def build_slue_releases(root: Path, samples_of: SamplesOf, phrases: Sequence[str
             if index >= 2:
                 spans.append(["DATE", 0, len(words[0])])
             vp_rows.append(voxpopuli_row(utterance_id, text, spans))
-        voxceleb[split], voxpopuli[split] = vc_rows, vp_rows
-    return {
-        "voxceleb": write_voxceleb_release(Path(root) / "slue-voxceleb", voxceleb, samples_of),
-        "voxpopuli": write_voxpopuli_release(Path(root) / "slue-voxpopuli", voxpopuli, samples_of),
-    }
+        # each split on its own, so that its row k gets the audio of utterance number offset + k
+        samples_of_split = lambda index, offset=offset: samples_of(offset + index)  # noqa: E731
+        write_voxceleb_release(releases["voxceleb"], {split: vc_rows}, samples_of_split)
+        write_voxpopuli_release(releases["voxpopuli"], {split: vp_rows}, samples_of_split)
+    return releases

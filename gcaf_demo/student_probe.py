@@ -33,10 +33,9 @@ def student_embeddings(checkpoint, data_dir, split: str = "test", max_tokens: in
     from fairseq import checkpoint_utils, tasks
     from omegaconf import open_dict
 
-    from gcaf_fairseq import register
+    import gcaf_fairseq.plugin  # noqa: F401  (the checkpoint names this plugin's task and model)
     from gcaf_fairseq.data.manifest import manifest_utterance_ids
 
-    register()
     state = checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint), {"data": str(data_dir)})
     saved = state["cfg"].task
     command = copy.deepcopy(saved)

@@ -24,7 +24,6 @@ folder with a matching record is reused. Training is bounded by steps only, neve
 clock: the same settings give the same model on a fast or a loaded machine.
 """
 
-import hashlib
 import json
 import random
 import time
@@ -36,6 +35,7 @@ from typing import Dict, List, Optional, Tuple
 from gcaf_fairseq.data.utterance_table import read_utterance_table
 from gcaf_fairseq.generation.prompts import PROMPTS, build_user_message
 from gcaf_fairseq.data.atomic_files import write_text_atomically
+from gcaf_fairseq.data.fingerprints import file_sha256
 from .corpus import NAMES, TOPICS
 
 TINY_LLM_FORMAT_VERSION = 2  # 2: bounded by steps only (1 also stopped after a wall-clock time)
@@ -210,7 +210,7 @@ def train_tiny_llm(
         "format_version": TINY_LLM_FORMAT_VERSION,
         "steps": steps,
         "seed": seed,
-        "train_table_sha256": hashlib.sha256(table.read_bytes()).hexdigest(),
+        "train_table_sha256": file_sha256(table),
     }
     if _is_complete(out_dir, parameters):
         return _run_of(out_dir, json.loads((out_dir / RUN_RECORD_NAME).read_text()), reused=True)

@@ -6,11 +6,11 @@ and ``audio_pretraining`` task for a few dozen updates: seconds on two cores. It
 ``checkpoint_last.pt`` serves as ``model.w2v_path`` of ``wav2vec_ctc`` fine-tuning.
 """
 
-import hashlib
 import json
 from pathlib import Path
 
 from gcaf_fairseq.data.atomic_files import write_text_atomically
+from gcaf_fairseq.data.fingerprints import file_sha256
 from gcaf_fairseq.recipes.processes import fairseq_command, hydra_path, run_logged
 from .fairseq_runs import config_dir_of
 
@@ -71,7 +71,7 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
         "max_update": max_update,
         "seed": seed,
         "config": config_name,
-        "config_sha256": hashlib.sha256(config_file.read_bytes()).hexdigest(),
+        "config_sha256": file_sha256(config_file),
     }
     try:
         if checkpoint.is_file() and json.loads(run_record.read_text()) == settings:

@@ -45,6 +45,14 @@ def context_dir(corpus, tmp_path_factory) -> Path:
     return out
 
 
+def record_fsyncs(monkeypatch) -> list:
+    """From now on, the descriptors ``os.fsync`` is called with (it still syncs)."""
+    calls = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda descriptor: (calls.append(descriptor), real_fsync(descriptor))[1])
+    return calls
+
+
 @pytest.fixture
 def copy_of(tmp_path):
     """Copy a folder into this test's tmp_path, to damage it safely."""
@@ -60,6 +68,7 @@ def copy_of(tmp_path):
 def make_task(data, **task_options):
     from omegaconf import OmegaConf
 
+    import gcaf_fairseq.plugin  # noqa: F401  (the task builds models and criteria by their registered names)
     from gcaf_fairseq.tasks import AudioContextFinetuningConfig, AudioContextFinetuningTask
 
     options = {"labels": "ltr", **task_options}

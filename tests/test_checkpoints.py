@@ -1,4 +1,4 @@
-"""Training checkpoints (gcaf_fairseq.checkpoints): atomic writes and copies, a torn
+"""Training checkpoints (gcaf_fairseq.checkpoints.hooks): atomic writes and copies, a torn
 checkpoint_last.pt named with the intact checkpoint to resume from, one training per save_dir,
 and a finished run that a rerun leaves alone. The slow tests run real fairseq-hydra-train."""
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import record_fsyncs
 
-import gcaf_fairseq
+import gcaf_fairseq.plugin  # noqa: F401  (installs the hooks under test)
 from gcaf_fairseq.recipes.processes import hydra_train
 from gcaf_fairseq.tables.train_log import read_training_log
 from gcaf_fairseq.checkpoints import (
@@ -21,19 +22,11 @@ from gcaf_fairseq.checkpoints import (
     check_restore_file,
     checkpoint_problem,
     hold_save_dir,
+    install_checkpoint_hooks,
 )
-
-gcaf_fairseq.register()  # installs the hooks under test
 
 from fairseq import checkpoint_utils  # noqa: E402
 from fairseq.file_io import PathManager  # noqa: E402
-
-
-def _record_fsyncs(monkeypatch):
-    calls = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda descriptor: (calls.append(descriptor), real_fsync(descriptor))[1])
-    return calls
 
 
 def _parameters(function):
@@ -44,7 +37,7 @@ def test_hooks_keep_fairseq_signatures():
     for hooked in (checkpoint_utils.torch_persistent_save, PathManager.copy, checkpoint_utils.load_checkpoint):
         assert hooked.original is not hooked
         assert _parameters(hooked) == _parameters(hooked.original)
-    gcaf_fairseq.checkpoints.install_checkpoint_hooks()  # idempotent: no hook around a hook
+    install_checkpoint_hooks()  # idempotent: no hook around a hook
     assert not hasattr(checkpoint_utils.torch_persistent_save.original, "original")
 
 
@@ -65,7 +58,7 @@ def test_copy_interrupted_midway_keeps_the_old_target_and_leaves_no_partial_file
     assert last.read_bytes() == b"the previous checkpoint_last.pt"
     assert sorted(os.listdir(tmp_path)) == ["checkpoint_best.pt", "checkpoint_last.pt"]
 
-    fsyncs = _record_fsyncs(monkeypatch)
+    fsyncs = record_fsyncs(monkeypatch)
     assert PathManager.copy(str(best), str(last), overwrite=True) == str(last)  # fairseq asserts it
     assert last.read_bytes() == best.read_bytes()
     assert sorted(os.listdir(tmp_path)) == ["checkpoint_best.pt", "checkpoint_last.pt"]
@@ -89,7 +82,7 @@ def test_save_interrupted_midway_keeps_the_old_checkpoint_and_leaves_no_partial_
     assert target.read_bytes() == old_bytes
     assert os.listdir(tmp_path) == ["checkpoint_last.pt"]  # fairseq's own leaves checkpoint_last.pt.tmp
 
-    fsyncs = _record_fsyncs(monkeypatch)
+    fsyncs = record_fsyncs(monkeypatch)
     monkeypatch.setattr(torch, "save", real_save)
     checkpoint_utils.torch_persistent_save({"num_updates": 2}, str(target))
     assert torch.load(target) == {"num_updates": 2}

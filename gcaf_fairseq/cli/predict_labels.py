@@ -36,7 +36,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--max-tokens", type=int, default=1_400_000, help="audio samples per batch")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args(argv)
-    from ..decoding.label_prediction import predict_labels  # torch and fairseq: after setup_logging, not for --help
+    # torch and fairseq: after setup_logging, not for --help. The three plugin packages register
+    # the plugin (what gcaf_fairseq.plugin imports, which no module inside the package imports).
+    from .. import criterions, models, tasks  # noqa: F401
+    from ..decoding.label_prediction import predict_labels
 
     summary = predict_labels(
         args.checkpoint, args.data, args.split, args.out,

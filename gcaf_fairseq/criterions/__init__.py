@@ -1,9 +1,5 @@
-"""fairseq-facing plugin package: importing it registers the whole plugin (see
-:func:`gcaf_fairseq.register`)."""
-
-from .. import register
-
-register()
+"""fairseq criteria: the task loss plus alpha times the context loss (each registers itself
+when imported; :mod:`gcaf_fairseq.tasks` imports this package)."""
 
 from .context_term import ContextLossConfig  # noqa: F401
 from .ctc_context import CtcContextCriterion, CtcContextCriterionConfig  # noqa: F401

@@ -25,7 +25,8 @@ File layout (all integers little endian, every section starts on an 8-byte bound
 empty texts, ...). Ids are strings.
 
 :class:`ContextStoreWriter` streams rows to a temporary file next to the target and
-renames it onto the target when closed, so a store is either complete or absent.
+renames it onto the target when closed (:class:`gcaf_fairseq.data.atomic_files.AtomicFile`),
+so a store is either complete or absent.
 :class:`ContextStore` validates a file (layout, and that every value is finite) and
 memory-maps it read-only.
 """
@@ -36,6 +37,8 @@ import struct
 from typing import Optional
 
 import numpy as np
+
+from .atomic_files import AtomicFile
 
 MAGIC = b"GCAFCTX1"
 FORMAT_NAME = "gcaf-context-store"
@@ -67,8 +70,8 @@ class ContextStoreWriter:
             writer.add("utt1", vector)          # (dim,) or (1, dim)
             writer.add("utt2", np.zeros((0, 384)))  # no context
 
-    Rows go to ``path + ".tmp-<pid>"`` in the same folder; :meth:`close` appends the
-    offsets and the header, fsyncs and renames the temporary file onto ``path``. If the
+    Rows go to a temporary file in the same folder (:class:`AtomicFile`); :meth:`close` appends
+    the offsets and the header, fsyncs and renames the temporary file onto ``path``. If the
     ``with`` block raises, the temporary file is removed and ``path`` is left untouched.
     Memory holds only the ids and the row counts, never the embeddings.
 
@@ -86,11 +89,11 @@ class ContextStoreWriter:
         self.pooling = pooling
         self.meta = dict(meta or {})
         json.dumps(self.meta)  # fail now, not after all rows are written
-        self.temp_path = f"{self.path}.tmp-{os.getpid()}"
         self._ids: list = []
         self._id_set: set = set()
         self._row_counts: list = []
-        self._file = open(self.temp_path, "wb")
+        self._output: Optional[AtomicFile] = AtomicFile(self.path)
+        self._file = self._output.stream
         self._file.write(MAGIC + _HEADER_OFFSET_STRUCT.pack(0))
 
     def __enter__(self) -> "ContextStoreWriter":
@@ -169,43 +172,23 @@ class ContextStoreWriter:
             self._file.write(header_bytes)
             self._file.seek(len(MAGIC))
             self._file.write(_HEADER_OFFSET_STRUCT.pack(header_offset))
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
-            os.replace(self.temp_path, self.path)
         except BaseException:
             self.abort()
             raise
-        _fsync_folder(os.path.dirname(os.path.abspath(self.path)))
+        output, self._output, self._file = self._output, None, None
+        output.commit()
 
     def abort(self) -> None:
         """Discards everything written: removes the temporary file, leaves ``path`` untouched."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if os.path.exists(self.temp_path):
-            os.remove(self.temp_path)
+        if self._output is not None:
+            self._output.abort()
+            self._output, self._file = None, None
 
 
 def _file_identity(path: str) -> tuple:
     """Size and modification time: whether a pickled store still describes the file."""
     status = os.stat(path)
     return (status.st_size, status.st_mtime_ns)
-
-
-def _fsync_folder(folder: str) -> None:
-    """Makes a rename in ``folder`` durable, where the platform allows it."""
-    try:
-        folder_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(folder_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(folder_fd)
 
 
 class ContextStore:

@@ -38,9 +38,12 @@ import os
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+
+from .audio_headers import audio_header
+from .manifest import ManifestError, ManifestRow, file_audio_dataset, manifest_utterance_ids, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -51,24 +54,6 @@ SHOWN = 10  # problems listed in one error
 
 class DatasetInputError(ValueError):
     """A manifest, label file or audio file that the task cannot train or decode on."""
-
-
-@dataclass
-class ManifestRow:
-    line: int  # 1-based line number in the manifest (the root is line 1)
-    path: str  # as written (relative to the root, or absolute)
-    samples: int
-
-    @property
-    def utterance_id(self) -> str:
-        return utterance_id_of(self.path)
-
-
-@dataclass
-class AudioHeader:
-    frames: int
-    sample_rate: int
-    channels: int
 
 
 @dataclass
@@ -89,8 +74,6 @@ class SplitCheck:
 
 # Each kind of problem, and what to do about it.
 HINTS = {
-    "columns": "each manifest row is `relative/path<TAB>num_samples` (fairseq's wav2vec_manifest.py layout)",
-    "length": "write each file's number of samples (soundfile.info(path).frames) in the second column",
     "labels": "the label file needs one line per manifest row, in the same order",
     "empty_label": "give each utterance its label, or remove the utterance from the manifest and the label file",
     "missing": "restore the audio, fix the manifest's root line or paths, or remove the rows",
@@ -103,10 +86,14 @@ HINTS = {
 }
 
 
-def utterance_id_of(path: str) -> str:
-    """The utterance id of a manifest path: the file name without folder and extension
-    (as :func:`gcaf_fairseq.data.manifest.manifest_utterance_ids`)."""
-    return os.path.splitext(os.path.basename(path))[0]
+def too_short_problem(samples: int, field_size: int = DEFAULT_RECEPTIVE_FIELD) -> Optional[str]:
+    """Why an utterance of ``samples`` samples cannot be used, or None: with fewer samples
+    than the feature extractor's receptive field (``field_size``; wav2vec2's 400, 25 ms, by
+    default) it yields no frame. The one home of this rule: the task's dataset checks and
+    data preparation both apply it."""
+    if samples >= field_size:
+        return None
+    return f"has {samples} samples, fewer than the feature extractor's receptive field of {field_size}: it yields no frame"
 
 
 def receptive_field(model_cfg) -> int:
@@ -141,65 +128,6 @@ def _get(holder, name):
         return None
 
 
-def read_manifest(path: str) -> Tuple[str, List[ManifestRow]]:
-    """The audio root and the rows of a fairseq manifest, read as fairseq reads it (each line
-    stripped, split on tabs); errors name the file and line."""
-    if not os.path.exists(path):
-        raise DatasetInputError(f"manifest {path} does not exist: write it with gcaf-prepare-librispeech / gcaf-prepare-slue")
-    rows: List[ManifestRow] = []
-    with open(path, encoding="utf-8") as lines:
-        try:
-            root_line = lines.readline()
-            if not root_line:
-                raise DatasetInputError(
-                    f"{path} is empty: a manifest starts with the audio root folder, then one "
-                    "`relative/path<TAB>num_samples` row per utterance"
-                )
-            root = root_line.strip()
-            if "\t" in root:
-                raise DatasetInputError(
-                    f"{path}:1: the first line is an utterance row ({root!r}), not the audio root folder: "
-                    "fairseq would take it as the root and count one utterance less than the label file has. "
-                    "Insert the folder the audio paths are relative to as the first line"
-                )
-            for line_number, line in enumerate(lines, start=2):
-                columns = line.strip().split("\t")
-                if len(columns) != 2:
-                    raise DatasetInputError(
-                        f"{path}:{line_number}: expected 2 tab-separated columns (audio path, number of samples), "
-                        f"found {len(columns)}: {line.rstrip(chr(10))!r}. {HINTS['columns']}"
-                    )
-                try:
-                    samples = int(columns[1])
-                except ValueError:
-                    samples = None
-                if samples is None or samples <= 0:
-                    raise DatasetInputError(
-                        f"{path}:{line_number}: the number of samples {columns[1]!r} is not a positive integer. {HINTS['length']}"
-                    )
-                rows.append(ManifestRow(line_number, columns[0], samples))
-        except UnicodeDecodeError as error:
-            raise DatasetInputError(f"{path}: not UTF-8 text ({error})") from error
-    return root, rows
-
-
-def audio_header(path: str) -> AudioHeader:
-    """Frames, sample rate and channels of an audio file, from its header (never decoded):
-    FLAC's STREAMINFO block directly, any other format through soundfile."""
-    with open(path, "rb") as audio:
-        head = audio.read(42)
-    # "fLaC", then the first metadata block header: type 0 (STREAMINFO), 34 bytes.
-    if len(head) == 42 and head[:4] == b"fLaC" and head[4] & 0x7F == 0 and head[5:8] == b"\x00\x00\x22":
-        bits = int.from_bytes(head[18:26], "big")  # 20 bits rate, 3 channels-1, 5 bps-1, 36 total samples
-        total_samples = bits & ((1 << 36) - 1)
-        if total_samples:  # 0: unknown, ask soundfile
-            return AudioHeader(total_samples, bits >> 44, ((bits >> 41) & 7) + 1)
-    import soundfile
-
-    with soundfile.SoundFile(path) as audio_file:
-        return AudioHeader(audio_file.frames, audio_file.samplerate, audio_file.channels)
-
-
 def _is_zip_slice(path: str) -> bool:
     """fairseq's ``archive.zip:offset:length`` paths (see ``fairseq.data.audio.audio_utils.parse_path``)."""
     parts = path.split(":")
@@ -226,7 +154,10 @@ def check_split(cfg, split: str, saved_cfg=None, model_cfg=None) -> Optional[Spl
         return None
     manifest = os.path.join(cfg.data, f"{split}.tsv")
     check = SplitCheck(manifest)
-    check.root, check.rows = read_manifest(manifest)
+    try:
+        check.root, check.rows = read_manifest(manifest)
+    except ManifestError as error:
+        raise DatasetInputError(str(error)) from None
     problems: Dict[str, List[str]] = defaultdict(list)
 
     # What fairseq leaves out (FileAudioDataset: sz < min_sample_size) or crops (collater).
@@ -266,11 +197,9 @@ def check_split(cfg, split: str, saved_cfg=None, model_cfg=None) -> Optional[Spl
 
     field_size = receptive_field(model_cfg)
     for row in check.kept:
-        if row.samples < field_size:
-            problems["too_short"].append(
-                f"{manifest}:{row.line}: utterance {row.utterance_id!r} has {row.samples} samples, fewer than the "
-                f"feature extractor's receptive field of {field_size}: it yields no frame"
-            )
+        problem = too_short_problem(row.samples, field_size)
+        if problem:
+            problems["too_short"].append(f"{manifest}:{row.line}: utterance {row.utterance_id!r} {problem}")
 
     if not _get(cfg, "skip_audio_header_check"):
         sample_rate = _get(saved_cfg, "sample_rate") or cfg.sample_rate
@@ -321,10 +250,10 @@ class AudioCheckStamp:
         folder, not per file."""
         import hashlib
 
+        from .fingerprints import update_with_file
+
         digest = hashlib.sha256()
-        with open(self.manifest, "rb") as manifest:
-            for block in iter(lambda: manifest.read(1 << 20), b""):
-                digest.update(block)
+        update_with_file(digest, self.manifest)
         for folder in sorted({os.path.dirname(os.path.join(check.root, row.path)) for row in check.kept}):
             try:
                 digest.update(f"{folder}\t{os.stat(folder).st_mtime_ns}\n".encode())
@@ -433,8 +362,6 @@ def check_max_tokens(dataset, manifest: str, max_tokens: Optional[int], ignore_i
     counted and named. Returns whether there are any (the caller has fairseq filter them)."""
     if not max_tokens:
         return False
-    from .manifest import file_audio_dataset, manifest_utterance_ids
-
     try:
         audio = file_audio_dataset(dataset)
     except ValueError:

@@ -42,7 +42,6 @@ followed on the int arrays, and the audio files are checked by one directory sca
 (``os.scandir``) per folder that holds a needed neighbour, not one ``stat`` per file.
 """
 
-import hashlib
 import io
 import json
 import logging
@@ -56,6 +55,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .atomic_files import write_bytes_atomically
+from .fingerprints import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -82,20 +82,11 @@ def neighbour_index_path(table_path) -> Path:
     return table_path.with_name(stem + INDEX_SUFFIX)
 
 
-def file_digest(path) -> str:
-    """sha256 of the file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def table_fingerprint(table_path, digest: bool = True) -> dict:
     """``size`` of the table, and its ``sha256`` when ``digest``."""
     fingerprint = {"size": os.stat(table_path).st_size}
     if digest:
-        fingerprint["sha256"] = file_digest(table_path)
+        fingerprint["sha256"] = file_sha256(table_path)
     return fingerprint
 
 
@@ -287,7 +278,7 @@ class NeighbourIndex:
             return False
         if now["size"] != self.fingerprint.get("size"):
             return False
-        return self.fingerprint.get("sha256") == file_digest(table_path)
+        return self.fingerprint.get("sha256") == file_sha256(table_path)
 
     # -- neighbours -------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from ..data.atomic_files import write_text_atomically
+from ..data.atomic_files import write_lines, write_text_atomically
 from ..data.manifest import manifest_utterance_ids
 from ..scoring.wer import corpus_wer
 
@@ -40,9 +40,9 @@ class DecodingRecorder:
         report = {"subset": self.subset, **corpus_wer(references, hypotheses)}
         self.out_dir.mkdir(parents=True, exist_ok=True)
         prefix = self.out_dir / self.subset
-        write_text_atomically(prefix.with_suffix(".ids"), "".join(self.utterance_ids[i] + "\n" for i in order))
-        write_text_atomically(prefix.with_suffix(".hyp.wrd"), "".join(line + "\n" for line in hypotheses))
-        write_text_atomically(prefix.with_suffix(".ref.wrd"), "".join(line + "\n" for line in references))
+        write_lines(prefix.with_suffix(".ids"), [self.utterance_ids[i] for i in order])
+        write_lines(prefix.with_suffix(".hyp.wrd"), hypotheses)
+        write_lines(prefix.with_suffix(".ref.wrd"), references)
         write_text_atomically(prefix.with_suffix(".wer.json"), json.dumps(report, indent=2) + "\n")
         self.written = True
         return report

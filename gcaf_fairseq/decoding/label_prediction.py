@@ -5,8 +5,10 @@ from typing import Dict, Optional
 
 import torch
 
-from ..data.atomic_files import write_text_atomically
+from ..data.atomic_files import write_lines
 from ..data.manifest import manifest_utterance_ids
+
+PLUGIN_TASK = "audio_context_finetuning"  # registered by gcaf_fairseq.tasks (not imported here: tasks imports decoding)
 
 
 def predict_labels(
@@ -28,16 +30,21 @@ def predict_labels(
 
     As with fairseq-generate, only this call's ``context_store`` / ``utterance_table`` are read
     (the checkpoint's saved ones with ``context_from_checkpoint``): an injection model without
-    them fails naming the saved path; an aware model predicts from the current audio alone."""
+    them fails naming the saved path; an aware model predicts from the current audio alone.
+
+    The plugin must be registered in this process (``import gcaf_fairseq.plugin``; the
+    ``gcaf-predict-labels`` tool does it): the checkpoint names its task and model."""
     import copy
 
     from fairseq import checkpoint_utils, tasks, utils
     from omegaconf import open_dict
     from sklearn.metrics import f1_score
 
-    from .. import register
-
-    register()  # the checkpoint names this plugin's task and model
+    if PLUGIN_TASK not in tasks.TASK_REGISTRY:  # else the load below fails on the allowlist, or later on the task
+        raise RuntimeError(
+            f"gcaf-fairseq's task {PLUGIN_TASK!r} is not registered in this process: import gcaf_fairseq.plugin "
+            f"before calling predict_labels (to read {checkpoint})"
+        )
     state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint, {"data": data})
     saved = state["cfg"].task
     command = copy.deepcopy(saved)
@@ -69,7 +76,7 @@ def predict_labels(
     ids = sorted(predicted)
     path = Path(out)
     for target, labels in ((path, predicted), (path.with_name(path.name + ".ref"), reference)):
-        write_text_atomically(target, "".join(f"{i}\t{labels[i]}\n" for i in ids))
+        write_lines(target, [f"{i}\t{labels[i]}" for i in ids])
     truth, guess = [reference[i] for i in ids], [predicted[i] for i in ids]
     return {
         "split": split,

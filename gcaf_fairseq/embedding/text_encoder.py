@@ -31,14 +31,14 @@ import time
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ..data.context_store import POOLINGS, ContextStoreWriter
 
 logger = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Compute dtypes, as torch names them (torch is imported only by the functions that run the encoder).
+DTYPES = ("float32", "float16", "bfloat16")
 
 # What gcaf-embed-context --pooling offers, and the store pooling each writes.
 TEXT_POOLINGS = POOLINGS + ("cls-per-text",)
@@ -52,8 +52,10 @@ class EncoderPathError(ValueError):
     """The encoder path is not a local model folder."""
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str) -> "torch.device":
     """``"auto"`` -> cuda when available, else cpu; anything else is passed to torch."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -146,6 +148,8 @@ def embed_texts(
     (texts), ``dim``, ``pooling``, ``out``, ``seconds``; for ``cls-per-text`` also
     ``store_pooling`` (``sequence``), ``n_texts`` and ``n_empty_texts``.
     """
+    import torch
+
     started = time.perf_counter()
     if pooling not in TEXT_POOLINGS:
         raise ValueError(f"pooling must be one of {TEXT_POOLINGS}, got {pooling!r}")
@@ -160,7 +164,7 @@ def embed_texts(
     if max_positions is not None and max_length > max_positions:
         raise ValueError(f"max_length {max_length} exceeds the encoder's {max_positions} position embeddings")
     torch_device = resolve_device(device)
-    model.to(device=torch_device, dtype=DTYPES[dtype]).eval()
+    model.to(device=torch_device, dtype=getattr(torch, dtype)).eval()
     dim = model.config.hidden_size
 
     store_pooling = STORE_POOLING[pooling]

@@ -19,7 +19,6 @@ A request that fails for good raises :class:`~.backends.BackendError` naming the
 (and, for a served model, the server); the records written until then are kept.
 """
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
+from ..data.fingerprints import file_sha256
 from ..data.json_lines import read_json_objects
 from ..data.utterance_table import previous_texts, read_utterance_table
 from .backends.base import BackendError
@@ -84,14 +84,6 @@ def generation_inputs(
     return inputs
 
 
-def _file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def run_generation(
     utterances_path,
     out_path,
@@ -125,7 +117,7 @@ def run_generation(
         hypotheses, previous_text_settings = None, {"source": "ground_truth"}
     else:
         hypotheses = read_previous_texts_file(previous_text_from)
-        previous_text_settings = {"source": "hypotheses", "sha256": _file_sha256(previous_text_from)}
+        previous_text_settings = {"source": "hypotheses", "sha256": file_sha256(previous_text_from)}
     inputs = generation_inputs(rows, hypotheses, previous_text_from)
     if shard is not None:
         shard_index, shard_count = parse_shard(shard)

@@ -8,7 +8,9 @@ fold (``librispeech_finetuning/1h/0``), the ``1h`` or ``9h`` folder, the whole
 audio is left out silently: a FLAC without a transcript line, a folder of FLACs without a
 transcript and a transcript named in another case (``84-121123.TRANS.txt``) are errors.
 Every audio file is decoded in full (``verify_audio``) and must give the length its header
-states; a zero or unknown length is an error either way.
+states; a zero or unknown length is an error either way, and so is a length below wav2vec2's
+receptive field (400 samples, 25 ms: such an utterance yields no frame, and training or decoding
+would refuse it later).
 
 Outputs in the output folder, for split name ``SPLIT``::
 
@@ -37,12 +39,12 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from ..data.atomic_files import write_lines, write_text_atomically
-from ..data.audio import SAMPLE_RATE, write_manifest
+from ..data.manifest import SAMPLE_RATE, write_manifest
 from ..data.letters import WORD_BOUNDARY, letters_line
 from ..data.symbol_dictionary import FAIRSEQ_LETTER_DICTIONARY, write_dictionary
 from ..data.neighbour_index import write_neighbour_index
 from ..data.utterance_table import link_stream_neighbours, write_utterance_table
-from .manifest import PrepareError, checked_audio_headers, problems_message
+from .source_checks import PrepareError, checked_audio_headers, problems_message
 
 TRANSCRIPT_LETTERS = frozenset(symbol for symbol, _ in FAIRSEQ_LETTER_DICTIONARY if symbol != WORD_BOUNDARY)
 TRANSCRIPT_NAME = re.compile(r"(\d+)-(\d+)\.trans\.txt")
@@ -304,7 +306,8 @@ def prepare_librispeech(
         PrepareError: malformed input, naming the file and line (transcript line without
             words or audio, unknown characters, a duplicate id, a FLAC without a transcript
             or a transcript line, audio that is not 16 kHz mono, cannot be read, has a zero
-            or unknown length or (``verify_audio``) does not decode, ...).
+            or unknown length, is shorter than 400 samples or (``verify_audio``) does not
+            decode, ...).
     """
     source = Path(source).absolute()
     out_dir = Path(out_dir)

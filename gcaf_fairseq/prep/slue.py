@@ -34,8 +34,22 @@ space (commas stay); VoxCeleb ASR text is ``normalized_text`` as it is; NER labe
 Neutral or Positive (``<mixed>``, ``Disagreement``) are dropped from the split (counted in the coverage report) but stay
 in their stream: when they neighbour a kept clip they get a table row with
 ``in_split: false``; a sentiment that is a near miss of a class name (``positive``,
-``Negative `` with a space) is an error naming the tsv line, not a drop. VoxCeleb
-manifest lengths are ``int(16000 * (end - start))``.
+``Negative `` with a space) is an error naming the tsv line, not a drop.
+
+VoxCeleb clips are cut from the raw file as SLUE-toolkit cuts them: samples
+``int(start_second * 16000)`` to ``int(end_second * 16000)``, the end capped at the raw file's
+length. The manifest length of a clip is the number of samples cut. This differs from
+SLUE-toolkit on purpose: its manifest (and DATA.md's description of it) carries
+``int(16000 * (end_second - start_second))``, which in floating point disagrees with the cut
+for about 29% of random two-decimal start/end pairs, mostly by one sample (``16000 * (1.3 -
+1.1)`` is 3199.99..., 3199 where 3200 samples are cut), and is too long for a clip capped at
+the raw file's end. fairseq uses the
+length only for batching, so SLUE never noticed; our dataset checks compare it with the
+audio, and training would stop at the first such clip of real VoxCeleb.
+
+An utterance shorter than wav2vec2's receptive field (400 samples, 25 ms: it yields no
+frame) is refused here, naming its tsv line, rather than at training or decoding: a VoxPopuli
+file, or a VoxCeleb clip by its times.
 
 Streams (utterance table): VoxPopuli id ``SESSION-LANG_TIMESTAMP_SEGMENT`` -> stream
 ``SESSION``, ordered by timestamp then segment; VoxCeleb id ``SPEAKER_VIDEO_CLIP`` ->
@@ -56,21 +70,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import soundfile
 from tqdm import tqdm
 
-from ..data.atomic_files import write_lines, write_text_atomically
-from ..data.audio import SAMPLE_RATE, write_manifest
+from ..data.atomic_files import atomic_path, write_lines, write_symlink_atomically, write_text_atomically
+from ..data.audio_headers import AudioHeader, audio_header
+from ..data.dataset_checks import too_short_problem
+from ..data.manifest import SAMPLE_RATE, write_manifest
 from ..data.label_near_miss import near_miss
 from ..data.letters import letters_line
 from ..data.symbol_dictionary import count_symbols, write_dictionary
 from ..data.neighbour_index import write_neighbour_index
 from ..data.utterance_table import link_stream_neighbours, write_utterance_table
-from .manifest import (
-    AudioHeader,
-    PrepareError,
-    checked_audio_headers,
-    problems_message,
-    write_audio_atomically,
-    write_symlink_atomically,
-)
+from .source_checks import PrepareError, checked_audio_headers, problems_message
 from .ner_labels import LABEL_TYPES, e2e_ner_labels, parse_ner_spans
 
 DATASETS = ("voxpopuli", "voxceleb")
@@ -307,21 +316,31 @@ def neighbour_coverage(rows: List[dict]) -> dict:
     return coverage
 
 
-def check_audio(splits: List[Split], jobs: int, progress: bool, verify: bool = True) -> None:
+def check_audio(dataset: str, splits: List[Split], jobs: int, progress: bool, verify: bool = True) -> None:
     """Read every source audio header into ``split.headers``; refuse audio that is not
-    16 kHz mono or has a zero or unknown length, and with ``verify`` audio that does not
-    decode to its header's length."""
+    16 kHz mono or has a zero or unknown length, with ``verify`` audio that does not decode
+    to its header's length, and VoxPopuli audio too short for wav2vec2 (VoxCeleb's raw files
+    are cut later: :func:`check_voxceleb_clips` checks the clips)."""
     for split in splits:
         where_listed = {split.source_audio[utterance.id]: utterance.where for utterance in split.utterances}
         split.headers = checked_audio_headers(
-            where_listed, jobs, progress, f"audio headers ({split.name})", verify=verify
+            where_listed, jobs, progress, f"audio headers ({split.name})", verify=verify,
+            **({"min_frames": None} if dataset == "voxceleb" else {}),
         )
 
 
 def clip_frames(utterance: Utterance, header: AudioHeader) -> Tuple[int, int]:
-    """``(start, stop)`` frames of a VoxCeleb clip in its raw file, as SLUE-toolkit slices them."""
+    """``(start, stop)`` frames of a VoxCeleb clip in its raw file, as SLUE-toolkit slices them
+    (the end capped at the raw file's length): the clip holds ``stop - start`` samples, the
+    length its manifest row gets."""
     start_frame = int(utterance.start_second * header.sample_rate)
     return start_frame, min(int(utterance.end_second * header.sample_rate), header.frames)
+
+
+def clip_length(split: Split, utterance: Utterance) -> int:
+    """The number of samples of a VoxCeleb utterance's cut clip (see :func:`clip_frames`)."""
+    start_frame, stop_frame = clip_frames(utterance, split.headers[split.source_audio[utterance.id]])
+    return stop_frame - start_frame
 
 
 def cut_clip(raw_path: Path, target: Path, start_frame: int, stop_frame: int) -> None:
@@ -329,14 +348,16 @@ def cut_clip(raw_path: Path, target: Path, start_frame: int, stop_frame: int) ->
     bit-exact; a ``target`` that already has that length at 16 kHz mono is kept."""
     if target.is_file():
         try:
-            info = soundfile.info(str(target))
-        except RuntimeError:
-            info = None
-        expected = (stop_frame - start_frame, SAMPLE_RATE, 1)
-        if info is not None and (info.frames, info.samplerate, info.channels) == expected:
+            header = audio_header(target)
+        except (RuntimeError, OSError):
+            header = None
+        if header == AudioHeader(frames=stop_frame - start_frame, sample_rate=SAMPLE_RATE, channels=1):
             return
     samples, sample_rate = soundfile.read(str(raw_path), start=start_frame, stop=stop_frame, dtype="int16")
-    write_audio_atomically(target, samples, sample_rate)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # not fsynced (thousands of clips): a clip a crash left empty or short is cut again, see above
+    with atomic_path(target, durable=False) as temporary:
+        soundfile.write(str(temporary), samples, sample_rate, format="FLAC", subtype="PCM_16")
 
 
 def cut_voxceleb_clips(split: Split, clip_ids: Sequence[str], clips_folder: Path, jobs: int, progress: bool) -> None:
@@ -352,16 +373,23 @@ def cut_voxceleb_clips(split: Split, clip_ids: Sequence[str], clips_folder: Path
         list(tqdm(cuts, total=len(tasks), desc=f"cutting clips ({split.name})", disable=not progress, unit="clip"))
 
 
-def check_voxceleb_times(split: Split) -> None:
-    """Refuse clips whose start is past the end of their raw file."""
+def check_voxceleb_clips(split: Split) -> None:
+    """Refuse clips whose start is past the end of their raw file, and clips shorter than
+    wav2vec2's receptive field (:func:`gcaf_fairseq.data.dataset_checks.too_short_problem`)."""
     problems = []
     for utterance in split.utterances:
-        header = split.headers[split.source_audio[utterance.id]]
+        raw_path = split.source_audio[utterance.id]
+        header = split.headers[raw_path]
         start_frame, stop_frame = clip_frames(utterance, header)
         if start_frame >= stop_frame:
             problems.append(
                 f"{utterance.where}: start_second {utterance.start_second} is past the end of "
-                f"{split.source_audio[utterance.id]} ({header.frames / header.sample_rate:.2f} s)"
+                f"{raw_path} ({header.frames / header.sample_rate:.2f} s)"
+            )
+        elif too_short_problem(stop_frame - start_frame):
+            problems.append(
+                f"{utterance.where}: the clip {utterance.start_second}-{utterance.end_second} s of {raw_path} "
+                f"{too_short_problem(stop_frame - start_frame)}; correct start_second / end_second, or remove the row"
             )
     if problems:
         raise PrepareError(problems_message(problems))
@@ -408,7 +436,8 @@ def prepare_slue(
         PrepareError: malformed input, naming the file and line (tsv row, NER field,
             a sentiment that looks like a class name but differs in case or white space,
             missing audio, audio not 16 kHz mono, of zero or unknown length or (with
-            ``verify_audio``) not decoding, clip times outside the raw clip).
+            ``verify_audio``) not decoding, clip times outside the raw clip, an utterance
+            or clip shorter than 400 samples).
     """
     if dataset not in DATASETS:
         raise PrepareError(f"unknown SLUE dataset {dataset!r}; choose {' or '.join(DATASETS)}")
@@ -418,10 +447,10 @@ def prepare_slue(
     if not data_dir.is_dir():
         raise PrepareError(f"release folder {data_dir} is not a folder")
     splits = [read_split(data_dir, dataset, split) for split in SPLITS]
-    check_audio(splits, jobs, progress, verify_audio)
+    check_audio(dataset, splits, jobs, progress, verify_audio)
     if dataset == "voxceleb":
         for split in splits:
-            check_voxceleb_times(split)
+            check_voxceleb_clips(split)
 
     reports = {}
     for split in splits:
@@ -431,10 +460,7 @@ def prepare_slue(
             audio_of = {utterance.id: audio_root / f"{utterance.id}.flac" for utterance in split.utterances}
             rows, unparsed = utterance_table_rows(dataset, split, audio_of)
             cut_voxceleb_clips(split, [row["id"] for row in rows], audio_root, jobs, progress)
-            manifest = [
-                (f"{utterance.id}.flac", int(SAMPLE_RATE * (utterance.end_second - utterance.start_second)))
-                for utterance in kept
-            ]
+            manifest = [(f"{utterance.id}.flac", clip_length(split, utterance)) for utterance in kept]
         else:
             audio_root = split.audio_folder
             rows, unparsed = utterance_table_rows(dataset, split, split.source_audio)

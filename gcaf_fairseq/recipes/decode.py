@@ -19,13 +19,6 @@ from pathlib import Path
 from typing import List, Optional
 
 
-def manifest_size(manifest: Path):
-    """(utterances, audio seconds) of a fairseq manifest (16 kHz)."""
-    lines = manifest.read_text(encoding="utf-8").splitlines()[1:]
-    samples = [int(line.split("\t")[1]) for line in lines if line.strip()]
-    return len(samples), sum(samples) / 16000
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv:
@@ -45,10 +38,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     from fairseq import options
     from fairseq_cli.generate import main as generate_main
 
-    from .. import register
+    from .. import criterions, models, tasks  # noqa: F401  (registers the plugin; --user-dir skips gcaf_fairseq, imported)
 
-    register()  # gcaf_fairseq is already imported (as this module's parent): fairseq's --user-dir would skip it
-
+    from ..data.manifest import manifest_size
     from ..tables.runs import write_timing
 
     for subset in args.subsets:

@@ -24,12 +24,12 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from ..data import fingerprints as _files
 from ..data.atomic_files import write_text_atomically
 
 AUDIO_SUFFIXES = {".flac", ".wav", ".ogg", ".opus", ".mp3", ".m4a", ".sph", ".aac"}
 #: names never fingerprinted: locks, temporaries, editor and OS litter
 IGNORED_NAMES = (".lock", ".tmp", ".swp", ".DS_Store")
-_CHUNK = 1 << 20
 
 
 def _ignored(name: str) -> bool:
@@ -58,7 +58,7 @@ class HashCache:
             entry = self._entries.get(key)
             if entry is not None and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
                 return entry[2]
-        digest = file_sha256(path)
+        digest = _files.file_sha256(path)
         with self._lock:
             self._entries[key] = [stat.st_size, stat.st_mtime_ns, digest]
             self._dirty = True
@@ -70,15 +70,6 @@ class HashCache:
                 return
             write_text_atomically(self.path, json.dumps(self._entries) + "\n")
             self._dirty = False
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of the file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _stat_text(path: Path) -> str:

@@ -167,7 +167,7 @@ def w2v_frame_dim(checkpoint: Path) -> int:
     Imports torch (and fairseq's checkpoint classes onto torch's allowlist)."""
     import torch
 
-    from ..checkpoint_safety import allow_fairseq_checkpoint_classes
+    from ..checkpoints.safety import allow_fairseq_checkpoint_classes
 
     allow_fairseq_checkpoint_classes()
     state = torch.load(str(checkpoint), map_location="cpu", weights_only=True)

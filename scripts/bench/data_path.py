@@ -43,8 +43,7 @@ def rss_mb():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-import gcaf_fairseq
-gcaf_fairseq.register()
+import gcaf_fairseq.plugin
 from omegaconf import OmegaConf
 from gcaf_fairseq.models import Wav2Vec2ContextCtcConfig
 from gcaf_fairseq.tasks import AudioContextFinetuningConfig, AudioContextFinetuningTask

@@ -42,8 +42,8 @@ def test_ner_letters_come_from_the_same_home(wrd_line):
 
 def test_format_homes_are_pure_python():
     modules = [
-        "gcaf_fairseq.data.letters", "gcaf_fairseq.data.symbol_dictionary", "gcaf_fairseq.data.audio",
-        "gcaf_fairseq.data.atomic_files", "gcaf_fairseq.data.utterance_table", "gcaf_fairseq.data.lexicon",
+        "gcaf_fairseq.data.letters", "gcaf_fairseq.data.symbol_dictionary", "gcaf_fairseq.data.manifest",
+        "gcaf_fairseq.data.audio_headers", "gcaf_fairseq.data.fingerprints", "gcaf_fairseq.data.atomic_files", "gcaf_fairseq.data.utterance_table", "gcaf_fairseq.data.lexicon",
         "gcaf_fairseq.prep", "gcaf_fairseq.cli.build_lexicon", "gcaf_fairseq.scoring.wer",
     ]
     code = "import sys\n" + "".join(f"import {module}\n" for module in modules)

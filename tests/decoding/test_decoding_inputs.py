@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import build, make_task, model_config
 
-import gcaf_fairseq.tasks  # noqa: F401,I001  (registers the plugin before data.context_join, which imports models)
+import gcaf_fairseq.plugin  # noqa: F401,I001  (registers the plugin before data.context_join, which imports models)
 from gcaf_demo.fairseq_runs import generate, read_generate_output
 from gcaf_fairseq.recipes.processes import hydra_train
 from gcaf_fairseq.data.context_join import context_paths

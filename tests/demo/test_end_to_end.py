@@ -130,7 +130,7 @@ def test_finetuned_checkpoints_load_under_weights_only_thanks_to_the_allowlist(t
     load = f"import torch; state = torch.load({str(checkpoint)!r}, weights_only=True); print(type(state['task_state']['target_dictionary']).__name__)"
     without = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True)
     assert without.returncode != 0 and "Dictionary" in without.stderr
-    with_plugin = subprocess.run([sys.executable, "-c", "import gcaf_fairseq; " + load], capture_output=True, text=True)
+    with_plugin = subprocess.run([sys.executable, "-c", "import gcaf_fairseq.plugin; " + load], capture_output=True, text=True)
     assert with_plugin.returncode == 0, with_plugin.stderr
     assert with_plugin.stdout.strip().endswith("Dictionary")
 

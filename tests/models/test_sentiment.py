@@ -163,6 +163,7 @@ def test_class_names_are_saved_and_remapped_by_name_at_prediction(sentiment_corp
     state = _classifier_checkpoint(sentiment_corpus, w2v_checkpoint, checkpoint, always="Positive")
     data = copy_of(sentiment_corpus, "reordered")
     (data / "labels.sent.txt").write_text("Positive\nNegative\nNeutral\n")  # same names, another order
+    import gcaf_fairseq.plugin  # noqa: F401  (predict_labels needs the plugin registered)
     from gcaf_fairseq.decoding.label_prediction import predict_labels
 
     with caplog.at_level("WARNING"):

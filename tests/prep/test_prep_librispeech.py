@@ -333,6 +333,24 @@ def test_audio_of_unknown_or_zero_length_is_an_error(tmp_path, speech_clips, ver
     assert "9223372036854775807" in message
 
 
+@pytest.mark.parametrize("samples", [1, 399])
+def test_an_utterance_shorter_than_the_receptive_field_is_refused(tmp_path, speech_clips, samples):
+    folder = write_chapter(tmp_path / "src", 19, 198, [0, 1], speech_clips)
+    audio = folder / "19-198-0001.flac"
+    soundfile.write(str(audio), np.full(samples, 100, dtype=np.int16), 16000)
+    prepare_fails(
+        tmp_path / "src", f"{audio} (listed at {folder / '19-198.trans.txt'}:2) has {samples} samples, fewer than "
+        "the feature extractor's receptive field of 400: it yields no frame", "remove the utterance from the source",
+    )
+
+
+def test_an_utterance_of_exactly_the_receptive_field_is_kept(tmp_path, speech_clips):
+    folder = write_chapter(tmp_path / "src", 19, 198, [0, 1], speech_clips)
+    soundfile.write(str(folder / "19-198-0001.flac"), np.full(400, 100, dtype=np.int16), 16000)
+    prepare_librispeech(tmp_path / "src", tmp_path / "out", "x", jobs=1, progress=False)
+    assert read_lines(tmp_path / "out" / "x.tsv")[2] == "19/198/19-198-0001.flac\t400"
+
+
 def test_truncated_flac_is_caught_by_decoding(tmp_path, speech_clips, capsys):
     folder = write_chapter(tmp_path / "src", 19, 198, [0, 1], speech_clips)
     audio = folder / "19-198-0001.flac"

@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from omegaconf import OmegaConf
 
 from gcaf_fairseq.cli.prepare_slue import main as prepare_slue_main
+from gcaf_fairseq.data.dataset_checks import check_split
+from gcaf_fairseq.data.manifest import read_manifest
 from gcaf_fairseq.data.utterance_table import read_utterance_table
 from gcaf_fairseq.prep import PrepareError, prepare_slue
 from gcaf_demo.lookalike_trees import (
@@ -216,10 +219,10 @@ def test_voxceleb_manifests_labels_clips_and_tables(voxceleb, tmp_path):
     out = tmp_path / "manifest"
     reports = prepare_slue("voxceleb", voxceleb, out, jobs=2, progress=False)
 
-    # Lengths are int(16000 * (end - start)): 1.3 - 1.1 gives 3199, not the 3200 frames cut.
+    # Lengths are the samples cut: 3200 for 1.1-1.3 s (SLUE-toolkit's int(16000 * (end - start)) gives 3199).
     assert read_lines(out / "fine-tune.tsv") == [
         str(voxceleb / "fine-tune"),
-        f"{VC_VIDEO}_00002.flac\t3199",
+        f"{VC_VIDEO}_00002.flac\t3200",
         f"{VC_VIDEO}_00001.flac\t20000",
         f"{VC_VIDEO_UNDERSCORE}_00010.flac\t16000",
         "id10030_badformat.flac\t16000",
@@ -259,7 +262,7 @@ def test_voxceleb_manifests_labels_clips_and_tables(voxceleb, tmp_path):
         "tsv": str(tsv),
         "blind": False,
         "utterances": 4,
-        "duration_s": round((3199 + 20000 + 16000 + 16000) / 16000, 3),
+        "duration_s": round((3200 + 20000 + 16000 + 16000) / 16000, 3),
         "streams": 2,
         "dropped": {"count": 2, "by_sentiment": {"<mixed>": 1, "Disagreement": 1}},
         "unparsed_ids": [{"id": "id10030_badformat", "where": f"{tsv}:7"}],
@@ -370,6 +373,60 @@ def test_stereo_raw_clip(voxceleb, speech_clips):
 def test_missing_test_tsv(voxceleb):
     (voxceleb / "slue-voxceleb_test_blind.tsv").unlink()
     prepare_fails("voxceleb", voxceleb, "slue-voxceleb_test.tsv nor", "slue-voxceleb_test_blind.tsv exists")
+
+
+def test_voxceleb_manifest_lengths_are_the_samples_cut_for_any_times(tmp_path, speech_clips):
+    # Property: over many random two-decimal start/end pairs (some ending past the raw file, which
+    # caps the cut), every manifest length equals the frames of the clip written, and the dataset
+    # check that training runs passes. SLUE-toolkit's int(16000 * (end - start)) misses often.
+    rng = np.random.default_rng(7)
+    rows, raw_seconds = [], []
+    for index in range(120):
+        raw_seconds.append((len(clip(speech_clips, index)) + 3200 + len(clip(speech_clips, index + 1))) / 16000)
+        start = round(float(rng.uniform(0, 1.0)), 2)
+        end = round(float(rng.uniform(start + 0.05, raw_seconds[-1] + 0.3)), 2)
+        rows.append(vc_row(f"id1{index // 10:04d}_v{index % 10}_{index:05d}", "fine", "Neutral", start, end))
+    small = [vc_row("id10040_Ab_00001", "fine", "Neutral", 0.0, 0.5)]
+    release = write_voxceleb_release(tmp_path / "slue-voxceleb", {"fine-tune": rows, "dev": small, "test": small},
+                                     lambda index: clip(speech_clips, index))
+    out = tmp_path / "manifest"
+    prepare_slue("voxceleb", release, out, jobs=2, progress=False, verify_audio=False)
+
+    root, manifest_rows = read_manifest(out / "fine-tune.tsv")
+    assert len(manifest_rows) == len(rows)
+    for manifest_row, row in zip(manifest_rows, rows):
+        assert manifest_row.samples == soundfile.info(str(Path(root) / manifest_row.path)).frames, row
+    toolkit_lengths = [int(16000 * (row[6] - row[5])) for row in rows]
+    assert sum(toolkit != ours.samples for toolkit, ours in zip(toolkit_lengths, manifest_rows)) > 20
+    assert any(row[6] > seconds for row, seconds in zip(rows, raw_seconds))  # capped cuts are covered
+    check = check_split(OmegaConf.create({"data": str(out), "sample_rate": 16000}), "fine-tune")
+    assert len(check.kept) == len(rows)
+
+
+@pytest.mark.parametrize("end, samples", [(0.01, 160), (0.024, 384)])
+def test_a_voxceleb_clip_shorter_than_the_receptive_field_is_refused(voxceleb, end, samples):
+    tsv = voxceleb / "slue-voxceleb_dev.tsv"
+    write_tsv(tsv, VOXCELEB_COLUMNS, [vc_row("id10040_Ab_00001", "fine", "Neutral", 0.0, end)])
+    prepare_fails(
+        "voxceleb", voxceleb, f"{tsv}:2: the clip 0.0-{end} s of {voxceleb / 'dev_raw' / 'id10040_Ab_00001.flac'} "
+        f"has {samples} samples, fewer than the feature extractor's receptive field of 400", "remove the row",
+    )
+
+
+def test_a_voxceleb_clip_of_exactly_the_receptive_field_is_kept(voxceleb, tmp_path):
+    write_tsv(voxceleb / "slue-voxceleb_dev.tsv", VOXCELEB_COLUMNS, [vc_row("id10040_Ab_00001", "fine", "Neutral", 0.0, 0.025)])
+    prepare_slue("voxceleb", voxceleb, tmp_path / "manifest", jobs=1, progress=False)
+    assert read_lines(tmp_path / "manifest" / "dev.tsv")[1:] == ["id10040_Ab_00001.flac\t400"]
+
+
+@pytest.mark.parametrize("samples", [1, 399])
+def test_a_voxpopuli_utterance_shorter_than_the_receptive_field_is_refused(voxpopuli, samples):
+    audio = voxpopuli / "dev" / "not-a-voxpopuli-id.ogg"
+    soundfile.write(str(audio), np.full(samples, 1000, dtype=np.int16), 16000, format="OGG", subtype="VORBIS")
+    prepare_fails(
+        "voxpopuli", voxpopuli, f"{audio} (listed at {voxpopuli / 'slue-voxpopuli_dev.tsv'}:3) has {samples} samples, "
+        "fewer than the feature extractor's receptive field of 400: it yields no frame",
+    )
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,7 @@ def test_model_weights_are_hashed_once_and_cached(tmp_path):
     cache.save()
     reopened = HashCache(tmp_path / "cache.json")
     calls = []
-    import gcaf_fairseq.recipes.fingerprints as module
+    import gcaf_fairseq.data.fingerprints as module
 
     original = module.file_sha256
     module.file_sha256 = lambda path: calls.append(path) or original(path)

@@ -16,6 +16,7 @@ import hashlib
 import os
 from typing import Iterator, List, Optional, Sequence, Tuple
 
+from ...data.fingerprints import update_with_file
 from .base import BackendError, Completion
 
 DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16")
@@ -33,8 +34,7 @@ def weights_fingerprint(model_path: str) -> str:
     digest = hashlib.sha256()
     config_path = os.path.join(model_path, "config.json")
     if os.path.isfile(config_path):
-        with open(config_path, "rb") as stream:
-            digest.update(stream.read())
+        update_with_file(digest, config_path)
     weight_files = {path for pattern in WEIGHT_PATTERNS for path in glob.glob(os.path.join(model_path, pattern))}
     for path in sorted(weight_files):
         size = os.path.getsize(path)

@@ -10,7 +10,7 @@ from typing import List
 
 from ...resources import PLUGIN_DIR
 from ...tables.runs import write_timing
-from ..decode import manifest_size
+from ...data.manifest import manifest_size
 from ..plan import PlannedRun, context_need
 from ..options import STAGES
 from ..runner import Changes, Step

@@ -8,9 +8,9 @@ a zip-archive error that says nothing of the intact checkpoints beside it. A rer
 finished command trains one more update and rewrites ``checkpoint_last.pt``; two trainings
 into one ``save_dir`` interleave their checkpoints.
 
-:func:`install_checkpoint_hooks` (run by :func:`gcaf_fairseq.register`, so in every process
-that loads this plugin: ``fairseq-hydra-train`` imports it through ``common.user_dir`` before
-it builds anything) replaces three fairseq functions, each keeping its signature and its
+:func:`install_checkpoint_hooks` (run when :mod:`gcaf_fairseq.tasks` is imported, so in every
+process that loads this plugin: ``fairseq-hydra-train`` imports it through ``common.user_dir``
+before it builds anything) replaces three fairseq functions, each keeping its signature and its
 behaviour except as said:
 
 ``fairseq.checkpoint_utils.torch_persistent_save``
@@ -60,15 +60,15 @@ import shutil
 import time
 import zipfile
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
-from .data.atomic_files import temporary_sibling
+from ..data.atomic_files import atomic_path, open_atomically
 
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = "training.lock"
 ZIP_MAGIC = b"PK\x03\x04"
-# what temporary_sibling names our temporary checkpoints: .NAME.pt.PID.HEX.tmp
+# what data.atomic_files names our temporary checkpoints (temporary_sibling): .NAME.pt.PID.HEX.tmp
 _OUR_TEMPORARY = re.compile(r"^\.checkpoint.*\.pt\.\d+\.[0-9a-f]+\.tmp$")
 _CHECKPOINT_NAME = re.compile(r"^checkpoint.*\.pt$")
 
@@ -94,38 +94,7 @@ class TrainingComplete(SystemExit):
 
 
 # ---------------------------------------------------------------------------------------------
-# atomic writes
-
-
-def _fsync_folder(folder: str) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def write_file_atomically(path: str, write: Callable[[str], None]) -> None:
-    """Have ``write(temporary_path)`` fill a fresh temporary file in ``path``'s folder, fsync
-    it, rename it onto ``path`` and fsync the folder: a kill at any moment leaves the old
-    ``path`` or the new one, never part of one. A failure removes the temporary file."""
-    path = os.fspath(path)
-    temporary = str(temporary_sibling(Path(path)))
-    try:
-        write(temporary)
-        descriptor = os.open(temporary, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_folder(os.path.dirname(os.path.abspath(path)))
+# atomic writes (gcaf_fairseq.data.atomic_files: temporary file, fsync, rename, fsync the folder)
 
 
 def _atomic_torch_persistent_save(obj, filename, async_write: bool = False):
@@ -136,11 +105,8 @@ def _atomic_torch_persistent_save(obj, filename, async_write: bool = False):
     if async_write or not PathManager.supports_rename(filename):
         return original(obj, filename, async_write=async_write)
 
-    def write(temporary: str) -> None:
-        with open(temporary, "xb") as stream:
-            checkpoint_utils._torch_persistent_save(obj, stream)  # fairseq's, with its retries
-
-    write_file_atomically(filename, write)
+    with open_atomically(filename) as stream:
+        checkpoint_utils._torch_persistent_save(obj, stream)  # fairseq's, with its retries
 
 
 def _atomic_copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
@@ -150,7 +116,8 @@ def _atomic_copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
         return _atomic_copy.original(src_path, dst_path, overwrite=overwrite)
     if os.path.exists(dst_path) and os.path.samefile(src_path, dst_path):
         raise shutil.SameFileError(f"{src_path!r} and {dst_path!r} are the same file")
-    write_file_atomically(dst_path, lambda temporary: shutil.copyfile(src_path, temporary))
+    with atomic_path(dst_path) as temporary:
+        shutil.copyfile(src_path, temporary)
     return dst_path  # what fairseq's shutil.copyfile returned (its callers assert it)
 
 

@@ -16,5 +16,6 @@ FAIRSEQ_CHECKPOINT_CLASSES = (Dictionary, argparse.Namespace)
 
 
 def allow_fairseq_checkpoint_classes() -> None:
-    """Register the classes fairseq checkpoints pickle with torch's safe-globals allowlist."""
+    """Register the classes fairseq checkpoints pickle with torch's safe-globals allowlist
+    (a set: calling this again changes nothing)."""
     torch.serialization.add_safe_globals(list(FAIRSEQ_CHECKPOINT_CLASSES))

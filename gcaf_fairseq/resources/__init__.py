@@ -10,7 +10,8 @@ editable install). Pure ``pathlib``: no torch, no fairseq.
 import os
 from pathlib import Path
 
-PLUGIN_DIR = Path(__file__).resolve().parent
+# this file is gcaf_fairseq/resources/__init__.py: the plugin folder is two levels up
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
 
 
 def config_dir() -> Path:
