@@ -21,11 +21,4 @@
 #   7 tables         gcaf-collect-results -> OUT/tables/NAME.{md,csv,json}
 # PYTHON=/path/to/python picks the interpreter (default: the checkout's .venv, else python3).
 # Full help, with every option's default: --help.
-set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ -n "${PYTHON:-}" ]; then python=$PYTHON
-elif [ -x "$root/.venv/bin/python" ]; then python="$root/.venv/bin/python"
-else python=python3; fi
-# Without options: this header (the usage).
-if [ $# -eq 0 ]; then sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; exit 2; fi
-exec "$python" -m gcaf_fairseq.recipes.run librilight "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/recipes/run_recipe.sh" librilight "${BASH_SOURCE[0]}" "$@"
