@@ -4,7 +4,7 @@ Two layers share this package:
 
 - the **plugin** (``modules``, ``models``, ``criterions``, ``tasks``, ``data``, ``decoding``,
   ``checkpoints``), which fairseq loads with ``--user-dir .../gcaf_fairseq``; and
-- the **tools** (``prep``, ``generation``, ``embedding``, ``scoring``, ``tables``, ``recipes``,
+- the **tools** (``systems``, ``prep``, ``generation``, ``embedding``, ``scoring``, ``tables``, ``recipes``,
   ``cli``, ``resources``), which import neither torch nor fairseq unless a tool needs them.
 
 Importing this package loads neither torch nor fairseq and registers nothing. Registration
