@@ -76,7 +76,7 @@ SYSTEMS = {
     "C1L": DemoSystem(
         "C1", "prev", "C1 injected before the last transformer layer", "previous text + text encoder", context_layer=-1
     ),
-    # Beyond the papers (README, "E at depth, several previous sentences"): not in --systems all.
+    # Beyond the papers (docs/demo.md, "Beyond the papers on the demo corpus"): not in --systems all.
     "EL": DemoSystem("E", "P4", "GCAF student at depth: pools, and fuses e_hat, before the last layer", "none",
                      context_layer=-1),
     "C1L-K2": DemoSystem("C1", "prev", "C1L with the 2 previous sentences as one text", "previous texts + text encoder",
@@ -146,7 +146,7 @@ class DemoSettings:
         default=1.0,
         metadata={
             "help": "E's context-loss weight; the recipes use the papers' 10, which stalls CTC in the demo's small "
-            "models: see README"
+            "models: see docs/demo.md, \"The demo's LLM\""
         },
     )
     llm_steps: int = field(
