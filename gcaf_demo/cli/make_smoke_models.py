@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "scripts/reproduce_librilight.sh or reproduce_slue.sh, and print the recipe options to use.",
     )
     parser.add_argument("--out", required=True, help="output folder (wav2vec2/, llm/)")
-    parser.add_argument("--llm-steps", type=int, default=None, help="training steps of the LLM (default 100)")
+    parser.add_argument("--llm-steps", type=int, default=None, metavar="N", help="training steps of the LLM (default 100)")
     return parser
 
 
