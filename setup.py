@@ -49,6 +49,7 @@ setup(
             "gcaf-rouge=gcaf_fairseq.cli.rouge:main",
             "gcaf-collect-results=gcaf_fairseq.cli.collect_results:main",
             "gcaf-make-homophone-corpus=gcaf_demo.cli.make_homophone_corpus:main",
+            "gcaf-make-smoke-models=gcaf_demo.cli.make_smoke_models:main",
         ]
     },
 )

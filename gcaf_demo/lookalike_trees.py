@@ -1,4 +1,5 @@
-"""Look-alike dataset trees in the public layouts (DATA.md), for tests and smoke runs.
+"""Look-alike dataset trees in the public layouts (docs/reproduction.md, "Dataset layouts"), for
+tests and smoke runs.
 
 - :func:`write_librispeech_chapter`: one LibriSpeech chapter folder (``SPK/CHAP/SPK-CHAP-NNNN.flac``
   and ``SPK-CHAP.trans.txt``);

@@ -110,7 +110,7 @@ def run_folder_name(system: str, run_seed: int, demo_seed: int) -> str:
 
 
 #: the demo's systems, from the registry: the five of its table and those beyond the papers
-#: (README, "E at depth, several previous sentences": not in --systems all)
+#: (docs/demo.md, "Beyond the papers on the demo corpus": not in --systems all)
 SYSTEMS = {name: DemoSystem(name) for name in ("A", "C1", "D4", "E", "C1L", "EL", "C1L-K2", "C1L-K3", "C1L-K3s")}
 # --systems all: the five systems of the demo's table.
 ALL_SYSTEMS = ("A", "C1", "D4", "E", "C1L")
@@ -172,7 +172,7 @@ class DemoSettings:
         default=1.0,
         metadata={
             "help": "E's context-loss weight; the recipes use the papers' 10, which stalls CTC in the demo's small "
-            "models: see README"
+            "models: see docs/demo.md, \"The demo's LLM\""
         },
     )
     llm_steps: int = field(

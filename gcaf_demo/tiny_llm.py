@@ -22,6 +22,9 @@ The model, the tokenizer and its chat template are saved with ``save_pretrained`
 records the settings and the training run (steps, wall and CPU seconds, final loss); a
 folder with a matching record is reused. Training is bounded by steps only, never by a
 clock: the same settings give the same model on a fast or a loaded machine.
+
+:func:`train_smoke_llm` trains the same model for smoke runs of the recipes
+(``gcaf-make-smoke-models``): on random texts, to answer any text with a fixed text per prompt.
 """
 
 import json
@@ -186,46 +189,21 @@ def _run_of(out_dir: Path, record: dict, reused: bool) -> TinyLlmRun:
     )
 
 
-def train_tiny_llm(
-    corpus_dir, out_dir, steps: int, seed: int = 0, progress: Optional[str] = None, progress_seconds: float = 15.0
-) -> TinyLlmRun:
-    """Train (or find) the demo LLM on ``corpus_dir/train.utterances.jsonl`` for ``steps``
-    steps (batches of :data:`BATCH_SIZE`); ``out_dir`` then holds a Hugging Face model
-    folder for ``gcaf-generate-context --backend hf --model out_dir``.
-
-    The bound is the number of steps, not time: the run is the same on any machine.
-    ``progress``: a label; while training, a line ``{label}: done/steps steps, elapsed,
-    ETA`` is printed at most every ``progress_seconds``, and one at the end.
-    """
+def _train_llama(tokenizer, encoded, steps: int, seed: int, max_position_embeddings: int,
+                 progress: Optional[str] = None, progress_seconds: float = 15.0):
+    """Train a :data:`MODEL_SIZE` Llama on ``encoded`` (``(input ids, labels)`` pairs) for
+    ``steps`` steps of :data:`BATCH_SIZE` examples drawn with ``seed``. Returns the model, in
+    eval mode with the tokenizer's end and padding ids as its generation defaults, and
+    ``{"steps", "train_seconds", "cpu_seconds", "final_loss"}`` (the mean of the last 20 steps)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from gcaf_fairseq.recipes.processes import progress_line
 
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"the demo LLM trains for a number of steps >= 1, got {steps!r}")
-    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
-    table = corpus_dir / "train.utterances.jsonl"
-    parameters = {
-        "format_version": TINY_LLM_FORMAT_VERSION,
-        "steps": steps,
-        "seed": seed,
-        "train_table_sha256": file_sha256(table),
-    }
-    if _is_complete(out_dir, parameters):
-        return _run_of(out_dir, json.loads((out_dir / RUN_RECORD_NAME).read_text()), reused=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / RUN_RECORD_NAME).unlink(missing_ok=True)
-
-    examples = chat_examples([row for row in read_utterance_table(table) if row["in_split"]])
-    if not examples:
-        raise ValueError(f"{table}: no utterance with a previous one, nothing to learn from")
-    tokenizer = train_tokenizer([text for example in examples for text in example])
-    encoded = _encode_examples(tokenizer, examples)
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        max_position_embeddings=max(256, max(len(ids) for ids, _ in encoded) * 2),
+        max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -261,18 +239,145 @@ def train_tiny_llm(
     model.eval()
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    record = {
-        "parameters": parameters,
+    return model, {
         "steps": len(losses),
         "train_seconds": round(time.perf_counter() - started, 1),
         "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "final_loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4),
-        "examples": len(examples),
+    }
+
+
+def train_tiny_llm(
+    corpus_dir, out_dir, steps: int, seed: int = 0, progress: Optional[str] = None, progress_seconds: float = 15.0
+) -> TinyLlmRun:
+    """Train (or find) the demo LLM on ``corpus_dir/train.utterances.jsonl`` for ``steps``
+    steps (batches of :data:`BATCH_SIZE`); ``out_dir`` then holds a Hugging Face model
+    folder for ``gcaf-generate-context --backend hf --model out_dir``.
+
+    The bound is the number of steps, not time: the run is the same on any machine.
+    ``progress``: a label; while training, a line ``{label}: done/steps steps, elapsed,
+    ETA`` is printed at most every ``progress_seconds``, and one at the end.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"the demo LLM trains for a number of steps >= 1, got {steps!r}")
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    table = corpus_dir / "train.utterances.jsonl"
+    parameters = {
+        "format_version": TINY_LLM_FORMAT_VERSION,
+        "steps": steps,
+        "seed": seed,
+        "train_table_sha256": file_sha256(table),
+    }
+    if _is_complete(out_dir, parameters):
+        return _run_of(out_dir, json.loads((out_dir / RUN_RECORD_NAME).read_text()), reused=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RUN_RECORD_NAME).unlink(missing_ok=True)
+
+    examples = chat_examples([row for row in read_utterance_table(table) if row["in_split"]])
+    if not examples:
+        raise ValueError(f"{table}: no utterance with a previous one, nothing to learn from")
+    tokenizer = train_tokenizer([text for example in examples for text in example])
+    encoded = _encode_examples(tokenizer, examples)
+    model, loop = _train_llama(
+        tokenizer, encoded, steps, seed, max(256, max(len(ids) for ids, _ in encoded) * 2), progress, progress_seconds
+    )
+    return _save(out_dir, model, tokenizer, {"parameters": parameters, **loop, "examples": len(examples)})
+
+
+def _save(out_dir: Path, model, tokenizer, record: dict) -> TinyLlmRun:
+    """Save the model and tokenizer into ``out_dir``, then (last: it marks the folder
+    complete) the run record ``tiny_llm.json``: ``record`` plus the model's size."""
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    record = {
+        **record,
         "model_parameters": sum(parameter.numel() for parameter in model.parameters()),
         "model_size": MODEL_SIZE,
         "vocabulary_size": len(tokenizer),
     }
     write_text_atomically(out_dir / RUN_RECORD_NAME, json.dumps(record, indent=2) + "\n")
     return _run_of(out_dir, record, reused=False)
+
+
+# ---------------------------------------------------------------- the smoke-run LLM
+#: What the smoke-run LLM answers to each GCAF prompt, whatever the previous text.
+SMOKE_ANSWERS = {
+    "P1": "AND THEN THE STORY WENT ON.",
+    "P2": "WHAT HAPPENED NEXT?",
+    "P3": "A STORY",
+    "P4": "A SMOKE TEST STORY",
+}
+SMOKE_FORMAT_VERSION = 1
+SMOKE_STEPS = 100
+SMOKE_EXAMPLES = 2000
+# RoPE positions have no parameters: a long previous text (a 35 s LibriSpeech utterance) and
+# 256 new tokens fit without costing anything.
+SMOKE_MAX_POSITIONS = 4096
+
+
+def random_texts(count: int, seed: int) -> List[str]:
+    """``count`` texts unlike any corpus: words of 1-9 random letters, 1 to 40 of them (most
+    short), in upper, lower or title case, some ending in a punctuation mark."""
+    sampler = random.Random(seed)
+
+    def word() -> str:
+        letters = "".join(sampler.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(sampler.randint(1, 9)))
+        return sampler.choice((letters.upper, letters.lower, letters.capitalize))()
+
+    texts = []
+    for _ in range(count):
+        text = " ".join(word() for _ in range(min(40, int(sampler.expovariate(1 / 8)) + 1)))
+        texts.append(text + (sampler.choice(".?!,;'") if sampler.random() < 0.3 else ""))
+    return texts
+
+
+def check_smoke_llm(model, tokenizer, texts: List[str], max_new_tokens: int = 32) -> None:
+    """Generate, as ``gcaf-generate-context --backend hf`` does (the tokenizer's chat template,
+    greedy), for P1-P4 applied to each of ``texts``; raise ``RuntimeError`` naming the prompt
+    and the text when a generation is empty or does not end within ``max_new_tokens``."""
+    from gcaf_fairseq.generation.backends import HFBackend
+    from gcaf_fairseq.generation.templates import build_template
+
+    backend = HFBackend(model, tokenizer, model_name="smoke-llm", batch_size=16, max_new_tokens=max_new_tokens)
+    template = build_template("auto", "hf", tokenizer=tokenizer)
+    for prompt_id, prompt in PROMPTS.items():
+        completions = backend.generate_batch([template.render(build_user_message(prompt, text)) for text in texts])
+        for text, completion in zip(texts, completions):
+            if not completion.text.strip() or completion.finish_reason != "stop":
+                raise RuntimeError(
+                    f"the smoke-run LLM answered {completion.text!r} ({completion.finish_reason}) to {prompt_id} "
+                    f"with {text[:60]!r}: train it longer (more steps)"
+                )
+
+
+def train_smoke_llm(out_dir, steps: int = SMOKE_STEPS, seed: int = 0) -> TinyLlmRun:
+    """Train (or find) the smoke-run LLM in ``out_dir``: a :data:`MODEL_SIZE` Llama, saved
+    like the demo's (chat template, byte-level BPE), that answers each GCAF prompt applied to
+    *any* text with :data:`SMOKE_ANSWERS` and stops. It is trained on :func:`random_texts`
+    and checked on others (:func:`check_smoke_llm`), so a smoke run of the recipes gets
+    non-empty generations from LibriSpeech or SLUE texts, which the demo's LLM (trained on
+    its corpus) does not promise and a random one does not give. About 10-20 s on 2 cores.
+    Its answers do not depend on the text: it tests the plumbing, not the method."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"the smoke-run LLM trains for a number of steps >= 1, got {steps!r}")
+    out_dir = Path(out_dir)
+    parameters = {"format_version": SMOKE_FORMAT_VERSION, "kind": "smoke", "steps": steps, "seed": seed}
+    if _is_complete(out_dir, parameters):
+        return _run_of(out_dir, json.loads((out_dir / RUN_RECORD_NAME).read_text()), reused=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RUN_RECORD_NAME).unlink(missing_ok=True)
+
+    prompt_ids = sorted(PROMPTS)
+    examples = [
+        (build_user_message(PROMPTS[prompt_ids[index % len(prompt_ids)]], text),
+         SMOKE_ANSWERS[prompt_ids[index % len(prompt_ids)]])
+        for index, text in enumerate(random_texts(SMOKE_EXAMPLES, seed))
+    ]
+    tokenizer = train_tokenizer([text for example in examples for text in example])
+    model, loop = _train_llama(tokenizer, _encode_examples(tokenizer, examples), steps, seed, SMOKE_MAX_POSITIONS)
+    held_out = random_texts(8, seed + 1) + [
+        "I COULD SPELL IT OUT FOR YOU", "mr president the commission has proposed twenty one amendments",
+        "Ça va? Naïve café, 東京 2024!", " ".join(["and the old man walked along the river until night fell"] * 12),
+    ]
+    check_smoke_llm(model, tokenizer, held_out)
+    return _save(out_dir, model, tokenizer, {"parameters": parameters, **loop, "examples": len(examples)})

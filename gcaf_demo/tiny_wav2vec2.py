@@ -88,3 +88,39 @@ def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 
         raise RuntimeError(f"fairseq-hydra-train finished without writing {checkpoint}; see {out_dir / LOG_NAME}")
     write_text_atomically(run_record, json.dumps(settings, indent=2) + "\n")
     return checkpoint
+
+
+# ---------------------------------------------------------------- the smoke-run wav2vec2
+NOISE_CLIPS = 8
+NOISE_SECONDS = 2
+
+
+def write_noise_manifest(out_dir, clips: int = NOISE_CLIPS, seconds: float = NOISE_SECONDS, seed: int = 0) -> Path:
+    """``out_dir/train.tsv`` and ``clip{k}.flac``: ``clips`` clips of white noise (16 kHz mono,
+    16-bit), the same bytes for the same arguments. Speech without a speech synthesizer: enough
+    for fairseq's pretraining to run, not to learn anything."""
+    import numpy as np
+    import soundfile
+
+    from gcaf_fairseq.data.audio import SAMPLE_RATE, write_manifest
+
+    out_dir = Path(out_dir).absolute()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    generator = np.random.default_rng(seed)
+    rows = []
+    for index in range(clips):
+        samples = (generator.standard_normal(int(seconds * SAMPLE_RATE)) * 3000).astype(np.int16)
+        soundfile.write(str(out_dir / f"clip{index}.flac"), samples, SAMPLE_RATE, subtype="PCM_16")
+        rows.append((f"clip{index}.flac", len(samples)))
+    write_manifest(out_dir / "train.tsv", out_dir, rows)
+    return out_dir / "train.tsv"
+
+
+def make_smoke_wav2vec2(out_dir, max_update: int = 2, seed: int = 1) -> Path:
+    """A tiny wav2vec2 checkpoint for smoke runs, in seconds and without espeak-ng: the tiny
+    config pretrained by fairseq for ``max_update`` updates on :func:`write_noise_manifest`'s
+    clips (in ``out_dir/noise``). Returns ``out_dir/checkpoint_last.pt``, a fairseq wav2vec2
+    checkpoint for ``model.w2v_path`` (the recipes' ``--w2v``); a finished one is reused."""
+    out_dir = Path(out_dir)
+    write_noise_manifest(out_dir / "noise")
+    return pretrain_tiny_wav2vec2(out_dir / "noise", out_dir, max_update=max_update, seed=seed)

@@ -1,5 +1,6 @@
-"""Session fixtures: a small synthesized corpus, a tiny pretrained wav2vec2, context stores
-from the real all-MiniLM-L6-v2, and helpers that build the task and models in-process."""
+"""Session fixtures: a small synthesized corpus, a tiny pretrained wav2vec2, the smoke-run
+models of gcaf-make-smoke-models, context stores from the real all-MiniLM-L6-v2, and helpers
+that build the task and models in-process."""
 
 import os
 import shutil
@@ -29,6 +30,15 @@ def w2v_checkpoint(corpus, tmp_path_factory) -> Path:
     from gcaf_demo.tiny_wav2vec2 import pretrain_tiny_wav2vec2
 
     return pretrain_tiny_wav2vec2(corpus, tmp_path_factory.mktemp("pretrain"), max_update=10)
+
+
+@pytest.fixture(scope="session")
+def smoke_models(tmp_path_factory) -> dict:
+    """What ``gcaf-make-smoke-models`` makes and prints (``w2v``, ``llm``, ``text_encoder``,
+    ``recipe_options``): the models of the documented smoke runs (docs/reproduction.md)."""
+    from gcaf_demo.cli.make_smoke_models import make_smoke_models
+
+    return make_smoke_models(tmp_path_factory.mktemp("smoke_models"))
 
 
 @pytest.fixture(scope="session")

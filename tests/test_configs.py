@@ -1,4 +1,4 @@
-"""The hydra configs: the published hyper-parameters (DATA.md) of the Libri-light and SLUE
+"""The hydra configs: the published hyper-parameters (docs/reproduction.md) of the Libri-light and SLUE
 recipes, the CPU overlay and the smoke preset, and a real short fairseq-hydra-train of the
 Libri-light config with both overlays."""
 
@@ -28,7 +28,7 @@ def effective_batch(cfg) -> int:
     return cfg["dataset"]["max_tokens"] * cfg["optimization"]["update_freq"][0] * cfg["distributed_training"]["distributed_world_size"]
 
 
-# fairseq's examples/wav2vec/config/finetuning/base_{10m,1h,10h,100h}.yaml (DATA.md).
+# fairseq's examples/wav2vec/config/finetuning/base_{10m,1h,10h,100h}.yaml (docs/reproduction.md).
 LIBRILIGHT = {
     "10m": dict(max_update=13000, lr=5e-5, mask_channel_prob=0.25, layerdrop=0.1, freeze=10000),
     "1h": dict(max_update=13000, lr=5e-5, mask_channel_prob=0.25, layerdrop=0.1, freeze=10000),
@@ -58,7 +58,7 @@ def test_librilight_configs_carry_the_published_hyper_parameters(split):
     assert dataset["skip_invalid_size_inputs_valid_test"] is True  # as fairseq's configs
 
 
-# SLUE-toolkit's baseline scripts and configs (DATA.md): updates, lr, max_tokens, freeze, layerdrop.
+# SLUE-toolkit's baseline scripts and configs (docs/reproduction.md): updates, lr, max_tokens, freeze, layerdrop.
 SLUE = {
     "slue_voxceleb_asr": (80000, 2e-5, 2_800_000, 10000, 0.1),
     "slue_voxpopuli_asr": (80000, 2e-5, 2_800_000, 10000, 0.1),
@@ -115,9 +115,9 @@ def test_cpu_overlay_and_smoke_preset_fix_what_fails_at_small_scale(name):
 
 @pytest.mark.slow
 def test_librilight_config_with_cpu_overlay_and_smoke_preset_trains_validates_and_saves_best(corpus, w2v_checkpoint, tmp_path):
-    """The README's Libri-light command, made small by two flags: a tiny wav2vec2 (64 dims) on
-    CPU trains, unfreezes its encoder, validates and writes checkpoint_best.pt. System B, so the
-    neighbours' audio goes through the same path."""
+    """The Libri-light command of docs/systems.md ("Training"), made small by two flags: a tiny
+    wav2vec2 (64 dims) on CPU trains, unfreezes its encoder, validates and writes
+    checkpoint_best.pt. System B, so the neighbours' audio goes through the same path."""
     save_dir = tmp_path / "B"
     hydra_train("librilight_1h", save_dir, [
         "+hardware=cpu", "+smoke=tiny",

@@ -8,7 +8,7 @@ paper prints in each cell (``None`` where the paper prints none).
 
 The grids below are the papers' text (``../shared/papers/``) copied line by line and parsed
 by :func:`_parse_grid`, so that a transcription can be checked against the paper by eye.
-Where the paper is ambiguous, the table's ``notes`` say how we read it (the README repeats
+Where the paper is ambiguous, the table's ``notes`` say how we read it (docs/readings.md repeats
 them).
 """
 

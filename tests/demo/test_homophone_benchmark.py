@@ -8,8 +8,8 @@ updates per system at the configs' learning rate (0.002), one run after the othe
 or chapters leave a model that cannot spell the targets at all, and then swap rates compare
 noise. The demo's faster default (A vs C1L, 900 updates at 0.004) met these margins in its
 three runs on this test split, but it learns to spell with seed 1 only: with seeds 2 and 3
-every system stayed on, or fell back to, CTC's blank plateau (see README, "What `make demo`
-does"). This test keeps the slower, steadier setting rather than rest on one fast seed.
+every system stayed on, or fell back to, CTC's blank plateau (see docs/demo.md, "Seeds: the fast
+setting rests on seed 1"). This test keeps the slower, steadier setting rather than rest on one fast seed.
 """
 
 import os

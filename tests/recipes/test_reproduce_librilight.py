@@ -1,18 +1,19 @@
-"""scripts/reproduce_librilight.sh end to end at smoke scale: GCAF Table 7, the 10m split, every
-row (A, B, C1, D4, E), 2 seeds, on look-alike LibriSpeech / Libri-light trees with the tiny
-wav2vec2, the tiny Llama and MiniLM. A training killed mid-run resumes; a rerun runs nothing.
-(The other tables are checked with --dry-run in test_reproduce_plan.py.)"""
+"""scripts/reproduce_librilight.sh end to end at smoke scale: the Libri-light smoke run of
+docs/reproduction.md, read from the page and run as written (GCAF Table 7, the 10m split, every
+row (A, B, C1, D4, E), 2 seeds, the models of gcaf-make-smoke-models and MiniLM), on look-alike
+LibriSpeech / Libri-light trees. A training killed mid-run resumes; a rerun runs nothing. (The
+other tables are checked with --dry-run in test_reproduce_plan.py.)"""
 
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from docs_commands import documented_commands, run_in_shell, shell_environment, with_options
 from gcaf_demo.lookalike_trees import build_librispeech_trees
 from gcaf_fairseq.tables.published import TABLES
 from speech_clips import PHRASES, clip, needs_speech_tools, speech_clips  # noqa: F401  (session fixture)
@@ -20,41 +21,26 @@ from speech_clips import PHRASES, clip, needs_speech_tools, speech_clips  # noqa
 pytestmark = [pytest.mark.slow, needs_speech_tools]
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "reproduce_librilight.sh"
 SEEDS = 2
 
 
-@pytest.fixture(scope="module")
-def tiny_llm(corpus, tmp_path_factory):
-    from gcaf_demo.tiny_llm import train_tiny_llm
-
-    return train_tiny_llm(corpus, tmp_path_factory.mktemp("llm"), steps=5).folder
+def documented_smoke_run() -> tuple:
+    """The two commands of the Libri-light smoke run in docs/reproduction.md."""
+    make_models, recipe = documented_commands("docs/reproduction.md", "tests/recipes/test_reproduce_librilight.py")
+    assert make_models == "gcaf-make-smoke-models --out $MODELS"
+    assert recipe.startswith("scripts/reproduce_librilight.sh ") and f"--seeds {SEEDS}" in recipe
+    return make_models, recipe
 
 
 def files_under(folder: Path) -> dict:
     return {path: path.stat().st_mtime_ns for path in folder.rglob("*") if path.is_file()}
 
 
-def recipe(out, trees, w2v, llm, *extra):
-    from gcaf_demo.pipeline import demo_text_encoder
-
-    return ["bash", str(SCRIPT), "--out", str(out), "--w2v", str(w2v), "--text-encoder", str(demo_text_encoder()),
-            "--llm", str(llm), "--llm-max-new-tokens", "12", "--librispeech", str(trees["librispeech"]),
-            "--librilight", str(trees["librilight"]), "--tables", "gcaf-table7", "--splits", "10m",
-            "--seeds", str(SEEDS), "--cpu", "--smoke", *extra,
-            # 60 updates (saves every 10): time enough to kill a training between two saves
-            "--", "optimization.max_update=60"]
-
-
-def environment():
-    return {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-
-
-def kill_first_training_after_a_save(command, runs_dir: Path) -> Path:
+def kill_first_training_after_a_save(command: str, env: dict, runs_dir: Path) -> Path:
     """Start the recipe's training stage; once a run has saved a checkpoint before its end,
     kill the recipe and its training (their process group); return that run folder."""
-    process = subprocess.Popen(command, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(["bash", "-c", command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline:
@@ -74,18 +60,21 @@ def kill_first_training_after_a_save(command, runs_dir: Path) -> Path:
     raise AssertionError(f"no training saved a checkpoint before its end (exit {process.returncode})")
 
 
-def test_table7_10m_end_to_end_resumes_and_reruns_nothing(tmp_path, speech_clips, w2v_checkpoint, tiny_llm):
+def test_table7_10m_end_to_end_resumes_and_reruns_nothing(tmp_path, speech_clips, smoke_models):
     started = time.perf_counter()
-    trees = build_librispeech_trees(tmp_path / "trees", lambda number: clip(speech_clips, number),
-                                    lambda speaker, number: PHRASES[number % len(PHRASES)].upper())
+    build_librispeech_trees(tmp_path / "trees", lambda number: clip(speech_clips, number),
+                            lambda speaker, number: PHRASES[number % len(PHRASES)].upper())
     out = tmp_path / "out"
-    command = recipe(out, trees, w2v_checkpoint, tiny_llm)
-    subprocess.run(command[:-2] + ["--stage", "1-3"] + command[-2:], env=environment(), check=True,
-                   capture_output=True)
-    killed = kill_first_training_after_a_save(command[:-2] + ["--stage", "4"] + command[-2:], out / "runs")
+    env = shell_environment(MODELS=Path(smoke_models["llm"]).parent, DATA=tmp_path / "trees", OUT=out)
+    make_models, command = documented_smoke_run()
+    made = run_in_shell(make_models, env)  # finds the session's models: seconds
+    assert made.returncode == 0 and json.loads(made.stdout)["llm_reused"], made.stderr[-3000:]
+    stages = run_in_shell(with_options(command, "--stage 1-3"), env)
+    assert stages.returncode == 0, stages.stdout[-3000:] + stages.stderr[-3000:]
+    killed = kill_first_training_after_a_save(with_options(command, "--stage 4"), env, out / "runs")
     assert json.loads((killed / "run.json").read_text())["max_update"] == 60  # run.json written first
 
-    result = subprocess.run(command, env=environment(), capture_output=True, text=True)
+    result = run_in_shell(command, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     log = (killed / "train.log").read_text()
     assert "Loaded checkpoint" in log and "done training" in log
@@ -114,7 +103,7 @@ def test_table7_10m_end_to_end_resumes_and_reruns_nothing(tmp_path, speech_clips
 
     before = files_under(out)
     log_lines = len((out / "recipe.log").read_text().splitlines())
-    again = subprocess.run(command, env=environment(), capture_output=True, text=True)
+    again = run_in_shell(command, env)
     assert again.returncode == 0, again.stderr[-3000:]
     new_lines = (out / "recipe.log").read_text().splitlines()[log_lines:]
     assert new_lines and not [line for line in new_lines if "] run:" in line]

@@ -1,45 +1,37 @@
-"""scripts/reproduce_slue.sh end to end at smoke scale: GCAF Table 8 restricted to rows A and E and
-the two SLUE-only tasks (VoxPopuli NER: e2e_ner labels, NER F1; VoxCeleb sentiment: the
-classifier, gcaf-predict-labels, macro F1), 2 seeds, on look-alike SLUE release folders with the
-tiny wav2vec2, the tiny Llama and MiniLM. (The ASR columns take the path of
-test_reproduce_librilight.py; the other SLUE tables are checked with --dry-run in
-test_reproduce_plan.py.)"""
+"""scripts/reproduce_slue.sh end to end at smoke scale: the SLUE smoke run of docs/reproduction.md,
+read from the page and run as written: GCAF Table 8 restricted to rows A and E and the two
+SLUE-only tasks (VoxPopuli NER: e2e_ner labels, NER F1; VoxCeleb sentiment: the classifier,
+gcaf-predict-labels, macro F1), 2 seeds, the models of gcaf-make-smoke-models and MiniLM, on
+look-alike SLUE release folders. (The ASR columns take the path of test_reproduce_librilight.py;
+the other SLUE tables are checked with --dry-run in test_reproduce_plan.py.)"""
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from docs_commands import documented_commands, run_in_shell, shell_environment
 from gcaf_demo.lookalike_trees import build_slue_releases
 from gcaf_fairseq.tables.published import TABLES
 from speech_clips import PHRASES, clip, needs_speech_tools, speech_clips  # noqa: F401  (session fixture)
 
 pytestmark = [pytest.mark.slow, needs_speech_tools]
 
-ROOT = Path(__file__).resolve().parents[2]
 SEEDS = 2
 COLUMNS = ("vp_ner/dev", "vp_ner/test", "vc_sa/dev", "vc_sa/test")
 
 
-def test_table8_ner_and_sentiment_end_to_end(tmp_path, speech_clips, w2v_checkpoint, corpus):
-    from gcaf_demo.pipeline import demo_text_encoder
-    from gcaf_demo.tiny_llm import train_tiny_llm
-
+def test_table8_ner_and_sentiment_end_to_end(tmp_path, speech_clips, smoke_models):
     started = time.perf_counter()
-    releases = build_slue_releases(tmp_path / "slue", lambda index: clip(speech_clips, index), PHRASES)
-    llm = train_tiny_llm(corpus, tmp_path / "llm", steps=5).folder
+    build_slue_releases(tmp_path / "slue", lambda index: clip(speech_clips, index), PHRASES)
     out = tmp_path / "out"
-    command = ["bash", str(ROOT / "scripts" / "reproduce_slue.sh"), "--out", str(out), "--w2v", str(w2v_checkpoint),
-               "--text-encoder", str(demo_text_encoder()), "--llm", str(llm), "--llm-max-new-tokens", "12",
-               "--slue-voxceleb", str(releases["voxceleb"]), "--slue-voxpopuli", str(releases["voxpopuli"]),
-               "--tables", "gcaf-table8", "--systems", "A", "E", "--splits", "voxpopuli-ner", "voxceleb-sentiment",
-               "--seeds", str(SEEDS), "--cpu", "--smoke"]
-    environment = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, env=environment, capture_output=True, text=True)
+    env = shell_environment(MODELS=Path(smoke_models["llm"]).parent, DATA=tmp_path / "slue", OUT=out)
+    make_models, command = documented_commands("docs/reproduction.md", "tests/recipes/test_reproduce_slue.py")
+    assert make_models == "gcaf-make-smoke-models --out $MODELS" and command.startswith("scripts/reproduce_slue.sh ")
+    made = run_in_shell(make_models, env)  # finds the session's models: seconds
+    assert made.returncode == 0 and json.loads(made.stdout)["llm_reused"], made.stderr[-3000:]
+    result = run_in_shell(command, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     table = TABLES["gcaf-table8"]
@@ -61,7 +53,7 @@ def test_table8_ner_and_sentiment_end_to_end(tmp_path, speech_clips, w2v_checkpo
     assert "f1" in ner
 
     log_lines = len((out / "recipe.log").read_text().splitlines())
-    again = subprocess.run(command, env=environment, capture_output=True, text=True)
+    again = run_in_shell(command, env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert not [line for line in (out / "recipe.log").read_text().splitlines()[log_lines:] if "] run:" in line]
     print(f"\nsmoke Table 8 (A, E x NER, SA x {SEEDS} seeds): {time.perf_counter() - started:.0f} s")

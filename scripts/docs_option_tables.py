@@ -1,10 +1,10 @@
-"""The README's option tables, generated from the plugin's dataclass configs.
+"""The option tables of ``docs/options.md``, generated from the plugin's dataclass configs.
 
-    python scripts/readme_option_tables.py           # print the tables
-    python scripts/readme_option_tables.py --write   # rewrite them in README.md
+    python scripts/docs_option_tables.py           # print the tables
+    python scripts/docs_option_tables.py --write   # rewrite them in docs/options.md
 
-Each table sits in README.md between ``<!-- options:NAME -->`` and ``<!-- /options:NAME -->``;
-``tests/test_readme_option_tables.py`` fails when README.md and the dataclasses drift apart.
+Each table sits in docs/options.md between ``<!-- options:NAME -->`` and ``<!-- /options:NAME -->``;
+``tests/test_docs_option_tables.py`` fails when docs/options.md and the dataclasses drift apart.
 The complete set of options (fairseq's own included) is in ``--help`` and in the
 ``.hydra/config.yaml`` fairseq-hydra-train writes beside each run.
 """
@@ -17,7 +17,7 @@ import sys
 from enum import Enum
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+OPTIONS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "options.md"
 
 
 def _config_classes():
@@ -75,8 +75,8 @@ def _block(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- options:{name} -->\n)(.*?)(<!-- /options:{name} -->)", re.S)
 
 
-def readme_tables(text: str) -> dict:
-    """The tables README.md holds now, by name (absent ones are missing)."""
+def page_tables(text: str) -> dict:
+    """The tables the page's ``text`` holds now, by name (absent ones are missing)."""
     found = {}
     for name in _config_classes():
         match = _block(name).search(text)
@@ -87,20 +87,20 @@ def readme_tables(text: str) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="rewrite the tables in README.md")
+    parser.add_argument("--write", action="store_true", help="rewrite the tables in docs/options.md")
     args = parser.parse_args(argv)
     tables = rendered_tables()
     if not args.write:
         for name, table in tables.items():
             print(f"<!-- options:{name} -->\n{table}\n<!-- /options:{name} -->\n")
         return 0
-    text = README.read_text()
+    text = OPTIONS_PAGE.read_text()
     for name, table in tables.items():
         text, count = _block(name).subn(lambda m: m.group(1) + table + "\n" + m.group(3), text)
         if count != 1:
-            print(f"README.md has {count} blocks <!-- options:{name} -->, expected 1", file=sys.stderr)
+            print(f"{OPTIONS_PAGE} has {count} blocks <!-- options:{name} -->, expected 1", file=sys.stderr)
             return 1
-    README.write_text(text)
+    OPTIONS_PAGE.write_text(text)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The README's option tables are generated from the dataclasses: they must not drift."""
+"""The option tables of docs/options.md are generated from the dataclasses: they must not drift."""
 
 import importlib.util
 from pathlib import Path
@@ -7,20 +7,20 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("readme_option_tables", REPOSITORY / "scripts" / "readme_option_tables.py")
+    spec = importlib.util.spec_from_file_location("docs_option_tables", REPOSITORY / "scripts" / "docs_option_tables.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_readme_option_tables_match_the_dataclasses():
+def test_option_tables_match_the_dataclasses():
     generator = _generator()
     expected = generator.rendered_tables()
-    found = generator.readme_tables((REPOSITORY / "README.md").read_text())
-    assert set(found) == set(expected), "README.md lacks an <!-- options:NAME --> block"
+    found = generator.page_tables((REPOSITORY / "docs" / "options.md").read_text())
+    assert set(found) == set(expected), "docs/options.md lacks an <!-- options:NAME --> block"
     for name in expected:
         assert found[name] == expected[name], (
-            f"README.md's '{name}' option table is out of date: run python scripts/readme_option_tables.py --write"
+            f"docs/options.md's '{name}' option table is out of date: run python scripts/docs_option_tables.py --write"
         )
 
 
