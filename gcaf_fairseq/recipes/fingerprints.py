@@ -7,9 +7,9 @@
 - **Model weights and other large files** (checkpoints, LLM and text-encoder folders): the
   sha256 of the content, computed once and cached under the recipe's folder, keyed by the
   file's path, size and modification time (a 26 GB LLM is read once, not at every rerun).
-- **Folders** (a dataset's source tree, a model folder): one entry per folder that holds
-  files: the fingerprint of its audio (sizes and times together) and of each other file by
-  name. A change then names the folder, and the file when it is not audio.
+- **Folders** (a dataset's source tree, a model folder, the run folders the tables read): one
+  entry per folder that holds files: the fingerprint of its audio and checkpoints (sizes and
+  times together) and of each other file by name. A change then names the folder, and the file when it is not audio.
 - **The audio of a manifest**: the sizes and times of every file a fairseq manifest lists
   (a training reads them; the manifest alone would not notice a replaced file of the same
   length).
@@ -28,6 +28,9 @@ from ..data import fingerprints as _files
 from ..data.atomic_files import write_text_atomically
 
 AUDIO_SUFFIXES = {".flac", ".wav", ".ogg", ".opus", ".mp3", ".m4a", ".sph", ".aac"}
+#: inside a folder (a run folder), files known by size and time: audio, and fairseq checkpoints
+#: (hundreds of MB each, written whole by an atomic rename); named alone, a checkpoint is hashed
+STAT_SUFFIXES_IN_FOLDERS = AUDIO_SUFFIXES | {".pt"}
 #: names never fingerprinted: locks, temporaries, editor and OS litter
 IGNORED_NAMES = (".lock", ".tmp", ".swp", ".DS_Store")
 
@@ -94,7 +97,7 @@ def _folder(path: Path, cache: HashCache) -> Dict[str, Any]:
             if _ignored(name):
                 continue
             file_path = Path(folder) / name
-            if file_path.suffix.lower() in AUDIO_SUFFIXES:
+            if file_path.suffix.lower() in STAT_SUFFIXES_IN_FOLDERS:
                 audio.update(f"{name}\t{_stat_text(file_path)}\n".encode())
                 audio_files += 1
             else:
