@@ -172,7 +172,7 @@ def _describe_one(key: str, old: Any, new: Any) -> str:
                 changed = sorted(file for file in set(before["files"]) | set(after["files"])
                                  if before["files"].get(file) != after["files"].get(file))
                 if before.get("audio") != after.get("audio"):
-                    changed.append(f"audio ({before.get('audio_files', 0)} -> {after.get('audio_files', 0)} files, "
+                    changed.append(f"audio or checkpoints ({before.get('audio_files', 0)} -> {after.get('audio_files', 0)} files, "
                                    "sizes or times)")
                 changes.append(f"{where}: {', '.join(changed)}")
         shown = changes[:3] + ([f"... {len(changes) - 3} more"] if len(changes) > 3 else [])

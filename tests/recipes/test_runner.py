@@ -82,7 +82,7 @@ def test_replaced_then_restored_audio_is_redone_both_times(tmp_path):
     original = audio.read_bytes()
     audio.write_bytes(b"fLaC" + b"\1" * 50)  # replaced
     replaced = run(out, [manifest_step()])
-    assert len(replaced.ran) == 1 and "audio (1 -> 1 files, sizes or times)" in printed(replaced)
+    assert len(replaced.ran) == 1 and "audio or checkpoints (1 -> 1 files, sizes or times)" in printed(replaced)
     audio.write_bytes(original)  # restored: same bytes, a new time
     assert len(run(out, [manifest_step()]).ran) == 1
     assert run(out, [manifest_step()]).ran == []
