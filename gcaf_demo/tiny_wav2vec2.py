@@ -102,7 +102,7 @@ def write_noise_manifest(out_dir, clips: int = NOISE_CLIPS, seconds: float = NOI
     import numpy as np
     import soundfile
 
-    from gcaf_fairseq.data.audio import SAMPLE_RATE, write_manifest
+    from gcaf_fairseq.data.manifest import SAMPLE_RATE, write_manifest
 
     out_dir = Path(out_dir).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
