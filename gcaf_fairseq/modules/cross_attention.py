@@ -14,6 +14,10 @@ class ContextCrossAttention(nn.Module):
         frame_dim: feature size of the frames (768 for wav2vec2 base).
         context_embed_dim: feature size of the context vectors (768 for BERT base).
         attention_dim: size of queries, keys and values (the papers' 32).
+        single_key_shortcut: with one key per utterance (``context_len == 1``: every [CLS]
+            store, and a student's ``e_hat``), compute ``out(value(e))`` once per utterance
+            instead of per frame (see below). Exact; ``False`` runs the general path (the
+            overhead benchmark times both).
 
     Shapes:
         frames: ``(batch, frame, frame_dim)``
@@ -24,14 +28,22 @@ class ContextCrossAttention(nn.Module):
         returns: ``(batch, frame, frame_dim)``
 
     With one key the attention weight is 1 for every frame, so ``CA(Z, e)`` adds the same
-    vector to every frame of an utterance. A row whose context is all padding (an empty
-    sequence) attends to nothing: ``CA`` is zero there and ``Z~ = Z``.
+    vector, ``out(value(e))``, to every frame of an utterance. A row whose context is all
+    padding (an empty sequence) attends to nothing: ``CA`` is zero there and ``Z~ = Z``.
+
+    The single-key shortcut computes that vector once per utterance and broadcasts it over
+    the frames; a query per frame, a softmax per frame and the output projection per frame
+    would give the same numbers. The query and key still run, on one frame: their gradient
+    is exactly zero either way (the derivative of a softmax over one key), and keeping them
+    in the autograd graph gives them that zero gradient instead of none, which PyTorch DDP
+    without ``find_unused_parameters`` needs.
     """
 
-    def __init__(self, frame_dim: int, context_embed_dim: int, attention_dim: int = 32):
+    def __init__(self, frame_dim: int, context_embed_dim: int, attention_dim: int = 32, single_key_shortcut: bool = True):
         super().__init__()
         self.output_dim = frame_dim
         self.attention_dim = attention_dim
+        self.single_key_shortcut = single_key_shortcut
         self.query = nn.Linear(frame_dim, attention_dim)
         self.key = nn.Linear(context_embed_dim, attention_dim)
         self.value = nn.Linear(context_embed_dim, attention_dim)
@@ -48,7 +60,15 @@ class ContextCrossAttention(nn.Module):
         return torch.nan_to_num(weights, nan=0.0).to(frames.dtype)
 
     def attend(self, frames, context, context_padding_mask=None):
-        """``CA(Z, e)`` without the residual, ``(batch, frame, frame_dim)``."""
+        """``CA(Z, e)`` without the residual, ``(batch, frame, frame_dim)`` (with one key, a
+        view that repeats one vector per utterance over the frames)."""
+        if self.single_key_shortcut and context.size(1) == 1:
+            # One key: every frame's weight is the same (1, or 0 where the key is padding),
+            # so the first frame's stands for all.
+            return self._attend(frames[:, :1], context, context_padding_mask).expand(-1, frames.size(1), -1)
+        return self._attend(frames, context, context_padding_mask)
+
+    def _attend(self, frames, context, context_padding_mask=None):
         weights = self.attention_weights(frames, context, context_padding_mask)
         attended = torch.bmm(weights, self.value(context))
         has_key = weights.sum(-1, keepdim=True) > 0
