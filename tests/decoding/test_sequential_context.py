@@ -114,6 +114,21 @@ def reference_store(two_streams, tmp_path_factory):
     return out
 
 
+def test_training_records_the_stores_text_encoder_in_the_task_state(corpus, w2v_checkpoint, context_dir):
+    task = make_task(corpus, context_store=str(context_dir / "{split}.prev.cls"))
+    build(task, w2v_checkpoint, corpus, **TEXT)
+    task.load_dataset("valid")  # fairseq-train loads the validation split first
+    task.load_dataset("train")
+    recorded = task.state_dict()["context_text_encoder"]  # saved in every checkpoint
+    assert recorded["store"] == str(context_dir / "valid.prev.cls") and recorded["encoder"] == str(demo_text_encoder())
+    assert (recorded["encoder_model_type"], recorded["encoder_hidden_size"], recorded["pooling"]) == ("bert", 384, "cls")
+    assert recorded["max_length"] == 512 and recorded["dtype"] == "float32"
+    decoding = make_task(corpus, context_store=str(context_dir / "{split}.prev.cls"))
+    build(decoding, w2v_checkpoint, corpus, **TEXT)
+    decoding.load_dataset("test", task_cfg=decoding.cfg)  # decoding records nothing
+    assert "context_text_encoder" not in decoding.state_dict()
+
+
 def text_model(task, w2v_checkpoint, data):
     model = build(task, w2v_checkpoint, data, seed=3, **TEXT).eval()
     # A freshly built head adds almost nothing; make the context matter for the test.

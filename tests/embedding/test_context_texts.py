@@ -254,7 +254,7 @@ def test_cls_per_text_store_has_one_cls_row_per_previous_text(table, tmp_path, e
     assert (summary["count"], summary["n_empty"], summary["n_texts"], summary["n_empty_texts"]) == (11, 3, 15, 1)
     store = ContextStore.open(str(tmp_path / "dev.prev3.seq"))
     assert store.pooling == "sequence" and store.meta["text_pooling"] == "cls-per-text"
-    assert store.meta["texts_field"] == "texts"
+    assert store.meta["texts_field"] == "texts" and store.meta["previous"] == 3
     rows = {i: np.asarray(store.get(i)) for i in store.ids}
     assert [rows[f"s-{n}"].shape[0] for n in range(5)] == [0, 1, 2, 3, 3]
     assert rows["u-3"].shape[0] == 0 and rows["v-2"].shape[0] == 1  # the empty transcript gets no row
@@ -334,3 +334,18 @@ def test_a_sequence_model_reads_the_k_previous_store(corpus, w2v_checkpoint, tmp
     with torch.no_grad():
         out = model(**batch["net_input"])
     assert out["encoder_out"].shape[1] == 4 and torch.isfinite(out["encoder_out"]).all()
+
+
+def test_the_store_records_how_many_previous_texts_it_holds(tmp_path):
+    from gcaf_fairseq.embedding.texts_file import previous_count
+
+    for previous, join in ((1, "concat"), (2, "concat"), (3, "separate")):
+        write_context_texts_rows(tmp_path / "t.jsonl", previous, join)
+        assert previous_count(str(tmp_path / "t.jsonl")) == previous
+    (tmp_path / "generations.jsonl").write_text('{"id": "a", "text": "x"}\n')
+    assert previous_count(str(tmp_path / "generations.jsonl")) is None  # not a file of previous texts
+
+
+def write_context_texts_rows(path, previous, join):
+    records, _ = context_text_records(ROWS, previous=previous, join=join)
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
