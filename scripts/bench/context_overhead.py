@@ -19,6 +19,19 @@ Training step = forward + CTC + context loss + backward + Adam step (the fairseq
 ``ctc_context``); decoding = forward + greedy CTC (the fairseq-generate generator). Each
 utterance has one neighbour of the same length (window (2, 0)); b decodes with it, B and E
 without.
+
+``b_cached`` is row (b) with the previous utterance (window (2, -1)) decoded by the
+sequential pass (``fairseq-generate --sequential-context``): the neighbour's frames at the
+context depth are the ones kept from its own forward pass (here: the batch's frames of the
+previous decoding step), pooled into ``e_j``; nothing is re-encoded. It is timed for
+decoding only (its training is b's).
+
+Cross-attention heads (E) are timed twice: ``*_head_ms`` with the single-key shortcut
+(``CA(Z, e) = out(value(e))`` once per utterance, the default) and ``*_head_ms_general``
+on the general path (a query, softmax and output projection per frame), each as a share of
+A's step:
+
+    python scripts/bench/context_overhead.py --size base --systems b,b_cached --bf16   # decoding, cached vs re-encoded
 """
 
 import argparse
@@ -41,6 +54,8 @@ from omegaconf import OmegaConf, open_dict
 from gcaf_fairseq.criterions import CtcContextCriterion, CtcContextCriterionConfig
 from gcaf_fairseq.decoding.ctc_decoders import ViterbiDecoder
 from gcaf_fairseq.decoding.ctc_generator import CtcGenerator
+from gcaf_fairseq.decoding.sequential_context import forward_with_encoded_neighbours
+from gcaf_fairseq.modules import ContextCrossAttention
 from gcaf_fairseq.models import Wav2Vec2ContextCtcConfig, Wav2VecContextCtc
 
 SIZES = {
@@ -62,7 +77,9 @@ SYSTEM_OPTIONS = {
     "E": dict(context_source="text", context_use="aware"),
     "b": dict(context_source="audio", context_use="injection", context_fusion="concat"),
     "B": dict(context_source="audio", context_use="aware", context_fusion="concat"),
+    "b_cached": dict(context_source="audio", context_use="injection", context_fusion="concat", context_window=2, context_offset=-1),
 }
+DECODING_ONLY = {"b_cached"}  # the sequential pass is a way of decoding; b_cached trains as b
 
 
 class _Task:
@@ -159,9 +176,26 @@ def head_forward(model, frames, padding_mask, text_context):
     return encoder.context_head(frames, padding_mask, text_context)
 
 
-def head_time(model, frames, padding_mask, text_context, training, device, repeats):
+def cross_attentions(model):
+    return [module for module in model.modules() if isinstance(module, ContextCrossAttention)]
+
+
+def head_time(model, frames, padding_mask, text_context, training, device, repeats, single_key_shortcut=True):
     """The context head alone on A's encoder output: median seconds of forward (decoding)
-    or forward + backward (training)."""
+    or forward + backward (training); ``single_key_shortcut=False`` times a cross-attention
+    head on its general path."""
+    attentions = cross_attentions(model)
+    shortcuts = [attention.single_key_shortcut for attention in attentions]
+    for attention in attentions:
+        attention.single_key_shortcut = single_key_shortcut
+    try:
+        return _head_time(model, frames, padding_mask, text_context, training, device, repeats)
+    finally:
+        for attention, before in zip(attentions, shortcuts):
+            attention.single_key_shortcut = before
+
+
+def _head_time(model, frames, padding_mask, text_context, training, device, repeats):
     times = []
     for _ in range(repeats):
         x = frames.detach().requires_grad_(training)
@@ -186,13 +220,19 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch", type=int, help="utterances per batch (default: the size's)")
     parser.add_argument("--seconds", type=float, help="seconds per utterance (default: the size's)")
-    parser.add_argument("--systems", default="E,b,B", help="systems to compare with A (default: %(default)s)")
+    parser.add_argument("--systems", default="E,b,B,b_cached", help="systems to compare with A (default: %(default)s)")
+    parser.add_argument("--general-attention", action="store_true",
+                        help="run the systems' cross-attention on its general path throughout (timings before the single-key shortcut)")
+    parser.add_argument("--phases", default="train,decode", help="what to time: train, decode or both (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     systems = [s for s in args.systems.split(",") if s and s != "A"]
     unknown = [s for s in systems if s not in SYSTEM_OPTIONS]
     if unknown:
         parser.error(f"unknown systems {unknown}; choose among {list(SYSTEM_OPTIONS)}")
+    phases = [phase for phase in args.phases.split(",") if phase]
+    if not phases or set(phases) - {"train", "decode"}:
+        parser.error(f"--phases takes train, decode or train,decode, got {args.phases!r}")
     device = torch.device(args.device)
     dtype = torch.float16 if args.fp16 else torch.bfloat16 if args.bf16 else torch.float32
     rng = random.Random(args.seed)
@@ -236,6 +276,7 @@ def main():
             "dtype": str(dtype).replace("torch.", ""),
             "batch": f"{spec['batch']} x {spec['seconds']} s",
             "steps": args.steps,
+            "cross_attention": "general path" if args.general_attention else "single-key shortcut",
             "method": "paired: A and the system alternate on the same batch, each pair gives one ratio; "
             "median, middle half (iqr) and a 95% bootstrap interval of the median",
             "load_average_start": round(os.getloadavg()[0], 2),
@@ -243,6 +284,8 @@ def main():
         }
         for system in systems:  # one system beside A at a time: base size fits in memory on CPU
             models = {"A": model_a, system: build_model(system, args.size, root, data_dir, dictionary, device, dtype)}
+            for attention in cross_attentions(models[system]):
+                attention.single_key_shortcut = not args.general_attention
             optimizers[system] = torch.optim.Adam(models[system].parameters(), lr=1e-5, eps=1e-4 if args.fp16 else 1e-8)
 
             def train_step(name):
@@ -252,14 +295,28 @@ def main():
                 loss.backward()
                 optimizers[name].step()
 
+            kept_frames = {}  # b_cached: each row's frames at the context depth from the previous step
+
             def decode(name):
                 models[name].eval()
                 with torch.no_grad():
-                    generator.generate([models[name]], batch_for(name, False))
+                    if name not in DECODING_ONLY:
+                        generator.generate([models[name]], batch_for(name, False))
+                        return
+                    sample = batch_for("A", False)  # the current audio only: the neighbour is not read
+                    previous = kept_frames.get(name, [])
+                    net_output, kept_frames[name] = forward_with_encoded_neighbours(
+                        models[name], sample["net_input"], previous, list(range(len(previous)))
+                    )
+                    generator.decode_output(models[name], net_output, sample)
 
             result = {"parameters": sum(p.numel() for p in models[system].parameters())}
             result["parameter_overhead_percent"] = round(100 * (result["parameters"] - parameters_a) / parameters_a, 3)
-            for phase, function in (("train", train_step), ("decode", decode)):
+            functions = {"train": train_step, "decode": decode}
+            for phase in phases:
+                if phase == "train" and system in DECODING_ONLY:
+                    continue
+                function = functions[phase]
                 ratios, times_a, times_x = [], [], []
                 for step in range(args.warmup + args.steps):
                     pair = ("A", system) if step % 2 == 0 else (system, "A")  # alternate who goes first
@@ -272,9 +329,15 @@ def main():
                 result[f"{phase}_ms_A"] = round(1000 * statistics.median(times_a), 2)
                 result[f"{phase}_ratio_over_A"] = spread(ratios, rng)
                 model = models[system].train(phase == "train")
-                head = head_time(model, frames, frame_padding_mask, batch["net_input"]["context"], phase == "train", device, max(10, args.steps // 2))
+                repeats = max(10, args.steps // 2)
+                head = head_time(model, frames, frame_padding_mask, batch["net_input"]["context"], phase == "train", device, repeats)
                 result[f"{phase}_head_ms"] = round(1000 * head, 3)
                 result[f"{phase}_head_share_of_A_percent"] = round(100 * head / statistics.median(times_a), 3)
+                if cross_attentions(model):  # before the single-key shortcut
+                    general = head_time(model, frames, frame_padding_mask, batch["net_input"]["context"], phase == "train",
+                                        device, repeats, single_key_shortcut=False)
+                    result[f"{phase}_head_ms_general"] = round(1000 * general, 3)
+                    result[f"{phase}_head_share_of_A_percent_general"] = round(100 * general / statistics.median(times_a), 3)
             report["systems"][system] = result
             del models[system], optimizers[system]
             gc.collect()
