@@ -182,11 +182,13 @@ class SequentialContextGenerator(CtcGenerator):
             if self.is_previous[index]:
                 self.previous_words[index] = hypothesis["words"]
         self.counts["decoded"] += len(indices)
-        if self.counts["decoded"] == len(self.order) and self.counts["previous_not_ready"]:
-            logger.warning(
-                f"{self.counts['previous_not_ready']} utterances went without (part of) their context: the previous "
-                "utterance was not decoded before them (left out of the batches, e.g. longer than --max-tokens)"
-            )
+        if self.counts["decoded"] == len(self.order):
+            logger.info(f"sequential pass: {self.counts}")
+            if self.counts["previous_not_ready"]:
+                logger.warning(
+                    f"{self.counts['previous_not_ready']} utterances went without (part of) their context: the previous "
+                    "utterance was not decoded before them (left out of the batches, e.g. longer than --max-tokens)"
+                )
         return hypotheses
 
     def previous_text_context(self, indices: List[int], device) -> dict:
