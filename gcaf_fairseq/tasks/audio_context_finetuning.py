@@ -168,12 +168,12 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
             self._load_classification_dataset(split, task_cfg, **kwargs)
         else:
             super().load_dataset(split, task_cfg, **kwargs)
-        # Training (task_cfg None): the running config's store or table. Decoding a checkpoint
-        # (fairseq-generate passes its saved task config): only the command's, the saved ones
-        # on opt-in; the running command's context_missing policy decides.
         if self.cfg.decoding.sequential_context:
             self._load_sequential_dataset(split, task_cfg)
             return
+        # Training (task_cfg None): the running config's store or table. Decoding a checkpoint
+        # (fairseq-generate passes its saved task config): only the command's, the saved ones
+        # on opt-in; the running command's context_missing policy decides.
         context_store, utterance_table = context_paths(self.cfg, task_cfg, self.context_model_cfg, split)
         join = join_context(
             self.datasets[split],
