@@ -1,5 +1,6 @@
 """``gcaf-context-texts``: each utterance's previous (or current) ground-truth text, from the
-split's utterance table, as the texts file of ``gcaf-embed-context``.
+split's utterance table, or a first decoding pass's hypothesis of it (``--hypotheses``), as
+the texts file of ``gcaf-embed-context``.
 
 Examples::
 
@@ -18,10 +19,17 @@ Examples::
     # C3/C4: the current utterance's own text
     gcaf-context-texts --utterances dev-other.utterances.jsonl --out dev-other.cur.jsonl --current
 
+    # two-pass decoding: a first pass's hypotheses instead of the ground truth (any layout above)
+    gcaf-context-texts --utterances dev-other.utterances.jsonl --out dev-other.prev-hyp.jsonl \\
+        --hypotheses decode_A/dev-other.hyp.wrd          # fairseq-generate --decoding-output
+    gcaf-context-texts --utterances dev-other.utterances.jsonl --out dev-other.prev-hyp.jsonl \\
+        --hypotheses decode_A/generate-dev-other.txt --manifest data/dev-other.tsv
+
 Order (oldest first), separator and stream starts (fewer texts, none at the first
 utterance: no context) are described in :mod:`gcaf_fairseq.embedding.context_texts`. The
 file is written atomically; a summary (utterances, without_previous, fewer_than_previous,
-unknown_previous, settings) is printed on stdout as one JSON line.
+unknown_previous, with --hypotheses previous_not_decoded, settings) is printed on stdout as
+one JSON line.
 """
 
 import argparse
@@ -36,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gcaf-context-texts",
         description="Writes each utterance's previous (or current) ground-truth text from a split's "
-        "utterance table as a JSON-lines texts file for gcaf-embed-context.",
+        "utterance table, or a first decoding pass's hypothesis of it (--hypotheses), as a JSON-lines "
+        "texts file for gcaf-embed-context.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--utterances", required=True, help="the split's {split}.utterances.jsonl")
@@ -57,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--separator", default=None,
         help=f"what joins the texts with --join concat (default: {DEFAULT_SEPARATOR!r}, one space)",
     )
+    parser.add_argument(
+        "--hypotheses", default=None, metavar="FILE",
+        help="take the texts from a first decoding pass instead of the ground truth: the id-ordered "
+        "SUBSET.hyp.wrd of fairseq-generate --decoding-output (its SUBSET.ids beside it), fairseq-generate's "
+        "generate-SUBSET.txt (with --manifest), or JSON lines {id, text}. Neighbours outside the split were "
+        "not decoded: the walk stops there (no context), counted as previous_not_decoded",
+    )
+    parser.add_argument(
+        "--manifest", default=None, metavar="TSV",
+        help="the split's fairseq manifest, to name the dataset indices of a generate-SUBSET.txt --hypotheses file",
+    )
     return parser
 
 
@@ -70,10 +90,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.error("--separator joins previous texts: it goes with --previous K --join concat only")
     if not args.current and args.previous < 1:
         parser.error(f"--previous must be at least 1, got {args.previous}")
+    if args.manifest is not None and args.hypotheses is None:
+        parser.error("--manifest names the utterances of a --hypotheses file: it goes with --hypotheses")
     try:
         summary = write_context_texts(
             args.utterances, args.out, previous=args.previous, current=args.current, join=args.join,
             separator=DEFAULT_SEPARATOR if args.separator is None else args.separator,
+            hypotheses=args.hypotheses, manifest=args.manifest,
         )
     except (OSError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")

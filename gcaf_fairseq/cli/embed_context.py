@@ -24,7 +24,7 @@ from typing import List, Optional
 
 from .console import setup_logging
 from ..embedding.text_encoder import DTYPES, TEXT_POOLINGS, EncoderPathError, embed_texts
-from ..embedding.texts_file import TextsFileError, read_text_list_records, read_text_records
+from ..embedding.texts_file import TextsFileError, previous_count, read_text_list_records, read_text_records
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def previous_meta(texts_path: str) -> dict:
+    """``{"previous": K}`` for a gcaf-context-texts file of the K previous texts, else ``{}``:
+    the sequential decoding pass embeds one previous hypothesis and refuses a model trained
+    on K > 1."""
+    count = previous_count(texts_path)
+    return {} if count is None else {"previous": count}
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     setup_logging()
     parser = build_parser()
@@ -93,6 +101,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             dtype=args.dtype,
             trust_remote_code=args.trust_remote_code,
             meta={
+                **previous_meta(args.texts),
                 "source": os.path.abspath(args.texts),
                 "id_field": args.id_field,
                 **({"texts_field": args.texts_field} if args.texts_field is not None else {"text_field": args.text_field}),

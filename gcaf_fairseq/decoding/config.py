@@ -41,3 +41,20 @@ class DecodingConfig(FairseqDataclass):
                   "without it they are not written (fairseq-generate does not hand its --results-path "
                   "to the task: pass the same folder to both to get them next to generate-{subset}.txt)"},
     )
+    sequential_context: bool = field(
+        default=False,
+        metadata={"help": "decode each stream in order, position by position (utterance t of many streams "
+                  "per batch, all of t-1 before t; streams from --utterance-table), giving each utterance the "
+                  "context a deployed decoder has: text injection models (C1/C2, D) the embedding of their own "
+                  "hypothesis of the previous utterance (--context-text-encoder) instead of the store; audio "
+                  "injection with a previous-only window ((b) with context_offset = 1 - context_window) the previous "
+                  "utterances' frames kept from their own forward pass instead of re-encoding their audio. "
+                  "A stream's first utterance gets no context"},
+    )
+    context_text_encoder: Optional[str] = field(
+        default=None,
+        metadata={"help": "with --sequential-context and a text model: the local folder of the text encoder that "
+                  "embedded the model's training store (gcaf-embed-context --encoder; default: the folder that "
+                  "store's metadata names, where it exists). Loaded once, on the decoding device; pooling, "
+                  "max_length and dtype follow the store"},
+    )

@@ -34,10 +34,18 @@ class CtcGenerator:
 
     @torch.no_grad()
     def generate(self, models, sample, **unused):
+        model = self.single_model(models)
+        return self.decode_output(model, model(**sample["net_input"]), sample)
+
+    @staticmethod
+    def single_model(models):
         if len(models) != 1:
             raise ValueError(f"CTC decoding takes one model, got an ensemble of {len(models)}")
-        model = models[0]
-        net_output = model(**sample["net_input"])
+        return models[0]
+
+    def decode_output(self, model, net_output, sample):
+        """fairseq-generate's hypotheses ``[[hypothesis]]`` per utterance of ``sample`` from
+        the model's output on it; the recorder gets their words."""
         log_probs = model.get_normalized_probs(net_output, log_probs=True).transpose(0, 1)  # B x T x V
         frame_padding_mask = net_output["padding_mask"]
         hypotheses = []

@@ -114,13 +114,31 @@ def _count_tokens(tokenizer, texts) -> list:
 def _encode_batch(tokenizer, model, texts, pooling, max_length, device) -> list:
     """Runs the encoder on one padded batch; returns one float32 array per text,
     shape ``(1, dim)`` for cls or ``(tokens, dim)`` for sequence."""
+    import torch
+
     batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     batch = {name: tensor.to(device) for name, tensor in batch.items()}
-    hidden_states = model(**batch).last_hidden_state.float()  # (batch, token, dim)
+    with torch.no_grad():
+        hidden_states = model(**batch).last_hidden_state.float()  # (batch, token, dim)
     if pooling in ("cls", "cls-per-text"):
         return list(hidden_states[:, :1].cpu().numpy())
     token_mask = batch["attention_mask"].bool()  # (batch, token)
     return [states[mask].cpu().numpy() for states, mask in zip(hidden_states, token_mask)]
+
+
+def _load_for_embedding(encoder_path: str, max_length: int, device, dtype: str, trust_remote_code: bool):
+    """``(tokenizer, model, device)``: the encoder loaded, checked against ``max_length`` and
+    placed on ``device`` (a name for :func:`resolve_device`, or a ``torch.device``) in
+    ``dtype``, in eval mode."""
+    import torch
+
+    tokenizer, model = load_local_encoder(encoder_path, trust_remote_code)
+    max_positions = getattr(model.config, "max_position_embeddings", None)
+    if max_positions is not None and max_length > max_positions:
+        raise ValueError(f"max_length {max_length} exceeds the encoder's {max_positions} position embeddings")
+    torch_device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    model.to(device=torch_device, dtype=getattr(torch, dtype)).eval()
+    return tokenizer, model, torch_device
 
 
 def embed_texts(
@@ -159,12 +177,7 @@ def embed_texts(
         raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size} and {max_length}")
     text_lists = pooling == "cls-per-text"
     _check_records(records, text_lists)
-    tokenizer, model = load_local_encoder(encoder_path, trust_remote_code)
-    max_positions = getattr(model.config, "max_position_embeddings", None)
-    if max_positions is not None and max_length > max_positions:
-        raise ValueError(f"max_length {max_length} exceeds the encoder's {max_positions} position embeddings")
-    torch_device = resolve_device(device)
-    model.to(device=torch_device, dtype=getattr(torch, dtype)).eval()
+    tokenizer, model, torch_device = _load_for_embedding(encoder_path, max_length, device, dtype, trust_remote_code)
     dim = model.config.hidden_size
 
     store_pooling = STORE_POOLING[pooling]
@@ -238,3 +251,48 @@ def embed_texts(
         "seconds": round(time.perf_counter() - started, 3),
         **({"store_pooling": store_pooling, "n_texts": n_texts, "n_empty_texts": n_empty_texts} if text_lists else {}),
     }
+
+
+class TextContextEncoder:
+    """A store's text encoder, loaded once, that embeds texts at decoding time exactly as
+    :func:`embed_texts` embedded the store: the same tokenizer call, pooling, ``max_length``
+    and compute ``dtype``, the rows rounded to float16 as the store keeps them, and no
+    context (zero rows) for an empty or whitespace-only text. The sequential decoding pass
+    embeds its own hypotheses with it.
+
+    Args:
+        encoder_path: local Hugging Face model folder (never downloaded).
+        pooling: ``"cls"`` or ``"sequence"`` (a ``cls-per-text`` store holds K texts per
+            utterance: the sequential pass has one).
+        device: where the encoder runs: a ``torch.device`` (the decoding model's) or a name.
+
+    :meth:`embed` returns one float32 CPU tensor per text, ``(1, dim)`` for ``cls``,
+    ``(tokens, dim)`` for ``sequence``, ``(0, dim)`` for an empty text: the rows a
+    :class:`~gcaf_fairseq.data.context_store.ContextStore` would give.
+    """
+
+    def __init__(self, encoder_path: str, pooling: str, max_length: int = 512, dtype: str = "float32", device="auto",
+                 trust_remote_code: bool = False, batch_size: int = 32):
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS} to embed one text per utterance, got {pooling!r}")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
+        self.pooling, self.max_length, self.batch_size = pooling, max_length, batch_size
+        self.tokenizer, self.model, self.device = _load_for_embedding(encoder_path, max_length, device, dtype, trust_remote_code)
+        self.dim = self.model.config.hidden_size
+        self.model_type = self.model.config.model_type
+
+    def embed(self, texts: Sequence[str]) -> list:
+        import torch
+
+        rows = [torch.zeros(0, self.dim) for _ in texts]
+        positions = [j for j, text in enumerate(texts) if not _is_empty(text)]
+        for start in range(0, len(positions), self.batch_size):
+            batch_positions = positions[start : start + self.batch_size]
+            contexts = _encode_batch(
+                self.tokenizer, self.model, [texts[j] for j in batch_positions], self.pooling, self.max_length, self.device
+            )
+            for j, context in zip(batch_positions, contexts):
+                # the store's float16, read back as the dataset reads a store row
+                rows[j] = torch.from_numpy(context.astype(np.float16).astype(np.float32))
+        return rows

@@ -2,7 +2,7 @@
 context text per line (previous-text files, generation files, ...)."""
 
 import json
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ..data.json_lines import read_json_objects
 
@@ -73,3 +73,17 @@ def _read_records(path: str, id_field: str, value_field: str, value_kind: str, c
         line_of_id[utterance_id] = line_number
         records.append((utterance_id, value))
     return records
+
+
+def previous_count(path: str) -> Optional[int]:
+    """How many previous utterances the texts of a ``gcaf-context-texts`` file hold: the
+    longest ``prev_ids`` list (``--previous K``, K > 1 or ``--join separate``), 1 for a
+    file with ``prev_id`` only (the papers' setting), ``None`` for any other texts file
+    (current texts, generations). Recorded in the store's metadata as ``previous``."""
+    count = None
+    for _where, _line, record in read_json_objects(path, TextsFileError):
+        if isinstance(record.get("prev_ids"), list):
+            count = max(count or 0, len(record["prev_ids"]))
+        elif "prev_id" in record and count is None:
+            count = 1
+    return count

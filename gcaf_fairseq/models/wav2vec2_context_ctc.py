@@ -156,8 +156,30 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
         if neighbour_source.size(0) == 0:  # no utterance of the batch has a neighbour
             return self.context_module.no_neighbours(neighbour_source, batch_size)
         with torch.no_grad() if not self.context_neighbour_grad else contextlib.ExitStack():
-            *_, at_depth = self.encode_at_context_depth(neighbour_source, neighbour_padding_mask, _FramesAtDepth)
+            at_depth = self.encode_neighbours(neighbour_source, neighbour_padding_mask)
         return self.context_module.from_neighbours(at_depth.frames, at_depth.padding_mask, neighbour_owner, batch_size)
+
+    def encode_neighbours(self, neighbour_source, neighbour_padding_mask) -> _FramesAtDepth:
+        """The neighbours' frames at the context depth, ``(neighbour, frame, dim)``, and their
+        padding mask: what :meth:`neighbour_context` pools."""
+        *_, at_depth = self.encode_at_context_depth(neighbour_source, neighbour_padding_mask, _FramesAtDepth)
+        return at_depth
+
+    def neighbour_context_from_frames(self, neighbour_frames, neighbour_owner, batch_size):
+        """``e_j`` ``(batch, D)`` from neighbours already encoded at the context depth (the
+        sequential pass keeps each utterance's frames from its own forward pass):
+        ``neighbour_frames`` holds one ``(frame, dim)`` tensor per neighbour, without padding,
+        ``neighbour_owner`` ``(neighbour,)`` the batch row of each, in window order."""
+        if not neighbour_frames:
+            like = self.context_module.fc.weight
+            return self.context_module.no_neighbours(like, batch_size)
+        longest = max(frames.size(0) for frames in neighbour_frames)
+        padded = neighbour_frames[0].new_zeros(len(neighbour_frames), longest, neighbour_frames[0].size(-1))
+        padding_mask = torch.ones(len(neighbour_frames), longest, dtype=torch.bool, device=padded.device)
+        for row, frames in enumerate(neighbour_frames):
+            padded[row, : frames.size(0)] = frames
+            padding_mask[row, : frames.size(0)] = False
+        return self.context_module.from_neighbours(padded, padding_mask, neighbour_owner, batch_size)
 
     def fuse_context(self, frames, frame_padding_mask, context=None, context_padding_mask=None) -> ContextHeadOutput:
         """The context head on frames ``(batch, frame, dim)``. The aware audio model (row B)
@@ -176,13 +198,25 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
         neighbour_source=None,
         neighbour_padding_mask=None,
         neighbour_owner=None,
+        neighbour_embedding=None,
+        return_context_input=False,
         **kwargs,
     ):
+        """fairseq's encoder output, plus ``student_embedding`` and ``teacher_embedding``.
+
+        Audio context takes the neighbours' audio (``neighbour_source``, encoded here) or
+        their ``e_j`` already computed (``neighbour_embedding`` ``(batch, D)``: the sequential
+        pass's cached path, :meth:`neighbour_context_from_frames`). With
+        ``return_context_input`` the output also holds ``context_input``: the frames the
+        context head received ``(batch, frame, dim)`` and their padding mask, the input
+        of the context module had these utterances been someone's neighbours."""
         if self.context_head is None:
             return super().forward(source, padding_mask, **kwargs)
         teacher_embedding = None
         if self.context_module is not None:  # audio context: e_j of the neighbours
-            if neighbour_source is not None:
+            if neighbour_embedding is not None:
+                teacher_embedding = neighbour_embedding
+            elif neighbour_source is not None:
                 teacher_embedding = self.neighbour_context(neighbour_source, neighbour_padding_mask, neighbour_owner, source.size(0))
             elif self.context_use == "injection":
                 raise ValueError(
@@ -192,8 +226,11 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
             if self.context_use == "injection":
                 context, context_padding_mask = teacher_embedding.unsqueeze(1), None
         fuse = partial(self.fuse_context, context=context, context_padding_mask=context_padding_mask)
+        context_input = []
+        if return_context_input:
+            fuse = partial(_keeping_input, fuse, context_input)
         fused, frame_padding_mask, layer_results, head = self.encode_at_context_depth(source, padding_mask, fuse, **kwargs)
-        return {
+        output = {
             "encoder_out": self.proj(fused) if self.proj is not None else fused,  # T x B x (V or dim)
             "padding_mask": frame_padding_mask,  # B x T
             "layer_results": layer_results,
@@ -201,6 +238,15 @@ class Wav2VecContextEncoder(Wav2VecEncoder):
             # audio context: e_j of the neighbours (the loss's target for aware models)
             "teacher_embedding": teacher_embedding if self.context_use == "aware" else None,
         }
+        if return_context_input:
+            output["context_input"] = context_input[0]
+        return output
+
+
+def _keeping_input(fuse, kept: list, frames, frame_padding_mask):
+    """``fuse(frames, frame_padding_mask)``, keeping its input in ``kept``."""
+    kept.append(_FramesAtDepth(frames, frame_padding_mask))
+    return fuse(frames, frame_padding_mask)
 
 
 @register_model("wav2vec2_context_ctc", dataclass=Wav2Vec2ContextCtcConfig)

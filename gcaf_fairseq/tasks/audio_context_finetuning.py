@@ -15,12 +15,26 @@ from fairseq.tasks.audio_pretraining import AudioPretrainingTask
 from ..data.checkpoint_labels import check_checkpoint_labels
 from ..data.classification_dataset import add_class_targets, check_classification_model, read_label_names
 from ..data.context_dataset import ContextDataset
-from ..data.context_join import context_paths, join_context
+from ..data.context_join import context_paths, join_context, join_neighbour_audio, split_path
+from ..data.context_store import ContextStore
 from ..data.dataset_checks import check_max_tokens, check_split
+from ..data.manifest import manifest_utterance_ids
+from ..data.neighbour_audio import NeighbourAudioDataset
+from ..data.neighbour_index import load_neighbour_index
+from ..data.stream_order import StreamOrderDataset, stream_order
 from ..decoding.config import DecodingConfig
 from ..decoding.ctc_decoders import build_ctc_decoder
 from ..decoding.ctc_generator import CtcGenerator
 from ..decoding.decoding_output import recorder_for_subset
+from ..decoding.sequential_context import (
+    SequentialPlan,
+    build_sequential_generator,
+    check_sequential_model,
+    check_sequential_text_settings,
+    differing_settings,
+    plan_cached_neighbours,
+    text_encoder_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +119,7 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
         super().__init__(cfg)
         self.context_model_cfg = None
         self.context_missing_counts = {}
+        self.sequential_plans = {}  # split -> SequentialPlan, with --sequential-context
         # Saved in the checkpoint's task state, like fairseq's target_dictionary.
         self.state.add_factory("label_names", self._data_label_names)
 
@@ -153,6 +168,9 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
             self._load_classification_dataset(split, task_cfg, **kwargs)
         else:
             super().load_dataset(split, task_cfg, **kwargs)
+        if self.cfg.decoding.sequential_context:
+            self._load_sequential_dataset(split, task_cfg)
+            return
         # Training (task_cfg None): the running config's store or table. Decoding a checkpoint
         # (fairseq-generate passes its saved task config): only the command's, the saved ones
         # on opt-in; the running command's context_missing policy decides.
@@ -168,7 +186,90 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
         )
         if join.missing is not None:
             self.context_missing_counts[split] = join.missing
+        if join.store is not None and task_cfg is None:
+            self._record_text_encoder(join.store)
         self.datasets[split] = ContextDataset(join.dataset, join.store, join.rows)
+
+    def _record_text_encoder(self, store) -> None:
+        """Keep the training store's text-encoder settings in the task state, saved in the
+        checkpoint: the sequential pass embeds its hypotheses the same way. Two stores of one
+        training embedded differently are worth a warning."""
+        settings = text_encoder_settings(store)
+        recorded = self.state.state_dict.get("context_text_encoder")
+        if recorded is None:
+            self.state.merge_state_dict({"context_text_encoder": settings})
+        elif differing_settings(recorded, settings):
+            logger.warning(
+                f"{store.path} and {recorded.get('store')} were embedded differently "
+                f"({', '.join(differing_settings(recorded, settings))}); the checkpoint records the latter's settings"
+            )
+
+    def _load_sequential_dataset(self, split: str, task_cfg) -> None:
+        """The split in stream order for ``--sequential-context``, and its :class:`SequentialPlan`:
+        text models get no store (the generator embeds the hypotheses), audio models carry only
+        the audio of neighbours this pass does not decode."""
+        model_cfg = self.context_model_cfg
+        check_sequential_model(model_cfg, task_cfg, self.label_names)
+        manifest = os.path.join(self.cfg.data, f"{split}.tsv")
+        dataset = self.datasets[split]
+        utterance_ids = manifest_utterance_ids(dataset)
+        if model_cfg.context_source == "audio":
+            _, table = context_paths(self.cfg, task_cfg, model_cfg, split)
+        else:
+            table = self.cfg.utterance_table
+        if not table:
+            raise ValueError(
+                f"--sequential-context decodes each stream of '{split}' in order: give the split's utterance table "
+                "(--utterance-table TEMPLATE, task.utterance_table), whose prev_id links say which utterance follows which"
+            )
+        table_path = split_path(table, split, "utterance_table")
+        if not os.path.exists(table_path):
+            raise FileNotFoundError(f"utterance table {table_path} for split '{split}' does not exist (--utterance-table {table})")
+        order = stream_order(utterance_ids, load_neighbour_index(table_path), self.cfg.context_missing, where=manifest)
+        if model_cfg.context_source == "audio":
+            join = join_neighbour_audio(dataset, split, model_cfg, manifest, table, self.cfg.context_missing)
+            lookup, cached = plan_cached_neighbours(join.dataset.neighbours, utterance_ids)
+            dataset = ContextDataset(NeighbourAudioDataset(dataset, lookup, join.dataset.audio))
+            plan = SequentialPlan(order, cached_neighbours=cached)
+        else:
+            settings = self._sequential_text_settings(split)
+            dataset = ContextDataset(dataset)
+            plan = SequentialPlan(order, text_settings=settings)
+        logger.info(f"{split}: sequential pass in stream order from {table_path}: {order.counts}")
+        self.sequential_plans[split] = plan
+        self.datasets[split] = StreamOrderDataset(dataset, order)
+
+    def _sequential_text_settings(self, split: str) -> dict:
+        """How the training store was embedded: recorded in the checkpoint's task state, or
+        read from the metadata of the command's ``--context-store`` (not its embeddings)."""
+        recorded = self.state.state_dict.get("context_text_encoder")
+        given = None
+        if self.cfg.context_store:
+            path = split_path(self.cfg.context_store, split, "context_store")
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"context store {path} does not exist (--context-store {self.cfg.context_store})")
+            given = text_encoder_settings(ContextStore.open(path, check_values=False))
+        if recorded is not None and given is not None and differing_settings(recorded, given):
+            raise ValueError(
+                f"--context-store {given['store']} was embedded differently from the model's training store "
+                f"{recorded.get('store')} ({', '.join(differing_settings(recorded, given))}): the hypotheses must be "
+                "embedded as the training texts were; leave --context-store out to use the training store's settings"
+            )
+        settings = recorded or given
+        if settings is None:
+            raise ValueError(
+                "--sequential-context embeds the hypotheses as the model's training texts were embedded, but this "
+                "checkpoint does not record how (it was trained before the settings were saved): pass --context-store "
+                "with a store written by gcaf-embed-context with the same encoder and pooling (only its metadata is read)"
+            )
+        check_sequential_text_settings(settings, self.context_model_cfg)
+        return settings
+
+    def sequential_plan(self) -> Optional[SequentialPlan]:
+        """The plan of the one split fairseq-generate has loaded, when decoding sequentially."""
+        if not self.cfg.decoding.sequential_context or len(self.datasets) != 1:
+            return None
+        return self.sequential_plans.get(next(iter(self.datasets)))
 
     def _load_classification_dataset(self, split, task_cfg, **kwargs):
         """Audio from ``{split}.tsv``, one class name per line from ``{split}.{labels}``."""
@@ -186,6 +287,11 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
         # An utterance longer than max_tokens fits in no batch: named here, then filtered by
         # fairseq (as max_positions) where skipping is allowed.
         split = next((name for name, loaded in self.datasets.items() if loaded is dataset), "?")
+        if split in self.sequential_plans and kwargs.get("num_shards", 1) > 1:
+            raise ValueError(
+                f"--sequential-context decodes every stream of '{split}' in order in one process; fairseq shards the "
+                f"batches over {kwargs['num_shards']} processes: decode with one (--distributed-world-size 1)"
+            )
         if check_max_tokens(dataset, os.path.join(self.cfg.data, f"{split}.tsv"), max_tokens, ignore_invalid_inputs):
             max_positions = utils.resolve_max_positions(max_positions or self.max_positions(), max_tokens)
         return super().get_batch_iterator(
@@ -197,9 +303,13 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
             return super().build_generator(models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
         post_process_symbol = self.cfg.eval_wer_post_process
         blank_index = self.target_dictionary.index(self.blank_symbol)
-        return CtcGenerator(
-            build_ctc_decoder(self.cfg.decoding, self.target_dictionary, blank_index, post_process_symbol),
-            self.target_dictionary,
-            recorder=recorder_for_subset(self.cfg.decoding.decoding_output, self.datasets),
-            post_process_symbol=post_process_symbol,
-        )
+        decoder = build_ctc_decoder(self.cfg.decoding, self.target_dictionary, blank_index, post_process_symbol)
+        recorder = recorder_for_subset(self.cfg.decoding.decoding_output, self.datasets)
+        plan = self.sequential_plan()
+        if plan is not None:
+            return build_sequential_generator(
+                plan, self.cfg.decoding, models, decoder, self.target_dictionary, recorder, post_process_symbol
+            )
+        if self.cfg.decoding.sequential_context:
+            raise ValueError("--sequential-context: build the generator after loading exactly one split, as fairseq-generate does")
+        return CtcGenerator(decoder, self.target_dictionary, recorder=recorder, post_process_symbol=post_process_symbol)

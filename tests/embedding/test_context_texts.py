@@ -153,6 +153,83 @@ def test_the_tool_imports_neither_torch_nor_transformers():
     assert json.loads(loaded.stdout) == {"torch": False, "fairseq": False, "transformers": False}
 
 
+# --- hypotheses instead of the ground truth (two-pass decoding) -------------------------------
+
+# what a first pass decoded: every utterance of the split, wrong words included
+HYPOTHESES = {row["id"]: f"HYP {row['text'] or ''}".strip() for row in ROWS if row["in_split"]}
+
+
+def test_hypotheses_take_the_place_of_the_texts_with_the_same_layouts_and_edges():
+    records, counts = context_text_records(ROWS, previous=2, hypotheses=HYPOTHESES)
+    by_id = _by_id(records)
+    assert by_id["s-0"]["text"] == ""  # a stream's first utterance: no context, as with ground truth
+    assert by_id["s-1"]["text"] == "HYP ONE" and by_id["s-4"]["text"] == "HYP THREE HYP FOUR"
+    assert by_id["s-4"]["prev_ids"] == ["s-2", "s-3"]
+    # t-0 lies outside the split: never decoded, so the walk stops there
+    assert by_id["t-1"]["text"] == "" and by_id["t-2"] == {"id": "t-2", "prev_id": "t-1", "prev_ids": ["t-1"], "text": "HYP T ONE"}
+    assert counts["previous_not_decoded"] == 2 and counts["unknown_previous"] == 1  # u-3: a prev_id without a row
+    separate, _ = context_text_records(ROWS, previous=3, join="separate", hypotheses=HYPOTHESES)
+    assert _by_id(separate)["s-3"]["texts"] == ["HYP ONE", "HYP TWO", "HYP THREE"]
+    k1, _ = context_text_records(ROWS, hypotheses=HYPOTHESES)
+    assert [r for r in k1 if r["id"].startswith("s")] == [
+        {"id": "s-0", "prev_id": None, "text": ""}, *({"id": f"s-{n}", "prev_id": f"s-{n - 1}", "text": HYPOTHESES[f"s-{n - 1}"]} for n in range(1, 5))
+    ]
+
+
+def test_hypotheses_must_cover_the_split_and_nothing_else():
+    incomplete = {key: value for key, value in HYPOTHESES.items() if key != "s-2"}
+    with pytest.raises(ValueError, match=r"first.txt has no hypothesis for 1 of the 11 utterances of the split; first: s-2"):
+        context_text_records(ROWS, hypotheses=incomplete, hypotheses_where="first.txt")
+    with pytest.raises(ValueError, match=r"1 hypotheses of utterances outside the split \(first: t-0\)"):
+        context_text_records(ROWS, hypotheses={**HYPOTHESES, "t-0": "X"})
+
+
+def write_generate_output(path, manifest, texts_by_index):
+    """fairseq-generate's output: S/T/H/D/P lines per dataset index, in batch order."""
+    lines = []
+    for index, text in texts_by_index.items():
+        lines += [f"T-{index}\tREF", f"H-{index}\t-0.5\t{text}", f"D-{index}\t-0.5\t{text}", f"P-{index}\t-0.1"]
+    path.write_text("\n".join(lines + ["Generate test with beam=1: WER: 1.0"]) + "\n")
+
+
+def test_the_three_hypothesis_files_are_read_by_utterance_id(tmp_path):
+    from gcaf_fairseq.embedding.hypothesis_texts import HypothesisFileError, read_hypotheses
+
+    ids = ["s-2", "s-0", "s-1"]  # the manifest's order is not the streams'
+    manifest = tmp_path / "test.tsv"
+    manifest.write_text("/audio\n" + "".join(f"x/{i}.flac\t16000\n" for i in ids))
+    expected = {"s-2": "C", "s-0": "", "s-1": "B B"}
+    write_generate_output(tmp_path / "generate-test.txt", manifest, {2: "B B", 0: "C", 1: ""})
+    assert read_hypotheses(tmp_path / "generate-test.txt", str(manifest)) == expected
+    (tmp_path / "test.ids").write_text("s-0\ns-1\ns-2\n")
+    (tmp_path / "test.hyp.wrd").write_text("\nB B\nC\n")
+    assert read_hypotheses(tmp_path / "test.hyp.wrd") == expected
+    (tmp_path / "h.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in expected.items()))
+    assert read_hypotheses(tmp_path / "h.jsonl") == expected
+    with pytest.raises(HypothesisFileError, match="give the split's manifest"):
+        read_hypotheses(tmp_path / "generate-test.txt")
+    write_generate_output(tmp_path / "generate-test.txt", manifest, {2: "B B", 0: "C"})  # index 1 was left out
+    with pytest.raises(HypothesisFileError, match=r"decodes 2 of the 3 utterances of .*missing indices: 1 \(s-0\)"):
+        read_hypotheses(tmp_path / "generate-test.txt", str(manifest))
+    (tmp_path / "test.ids").write_text("s-0\ns-1\n")
+    with pytest.raises(HypothesisFileError, match="has 3 lines but .*test.ids has 2"):
+        read_hypotheses(tmp_path / "test.hyp.wrd")
+
+
+def test_cli_writes_the_previous_hypotheses(table, tmp_path, capsys):
+    (tmp_path / "dev.ids").write_text("".join(i + "\n" for i in HYPOTHESES))
+    (tmp_path / "dev.hyp.wrd").write_text("".join(t + "\n" for t in HYPOTHESES.values()))
+    out = tmp_path / "dev.prev-hyp.jsonl"
+    main(["--utterances", str(table), "--out", str(out), "--hypotheses", str(tmp_path / "dev.hyp.wrd")])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["previous_not_decoded"] == 1 and summary["hypotheses"] == str(tmp_path / "dev.hyp.wrd")
+    assert json.loads(out.read_text().splitlines()[1]) == {"id": "s-1", "prev_id": "s-0", "text": "HYP ONE"}
+    with pytest.raises(SystemExit):
+        main(["--utterances", str(table), "--out", str(out), "--manifest", "x.tsv"])
+    assert "--manifest names the utterances of a --hypotheses file" in capsys.readouterr().err
+
+
+
 # --- the stores -------------------------------------------------------------------------------
 
 
@@ -177,7 +254,7 @@ def test_cls_per_text_store_has_one_cls_row_per_previous_text(table, tmp_path, e
     assert (summary["count"], summary["n_empty"], summary["n_texts"], summary["n_empty_texts"]) == (11, 3, 15, 1)
     store = ContextStore.open(str(tmp_path / "dev.prev3.seq"))
     assert store.pooling == "sequence" and store.meta["text_pooling"] == "cls-per-text"
-    assert store.meta["texts_field"] == "texts"
+    assert store.meta["texts_field"] == "texts" and store.meta["previous"] == 3
     rows = {i: np.asarray(store.get(i)) for i in store.ids}
     assert [rows[f"s-{n}"].shape[0] for n in range(5)] == [0, 1, 2, 3, 3]
     assert rows["u-3"].shape[0] == 0 and rows["v-2"].shape[0] == 1  # the empty transcript gets no row
@@ -257,3 +334,18 @@ def test_a_sequence_model_reads_the_k_previous_store(corpus, w2v_checkpoint, tmp
     with torch.no_grad():
         out = model(**batch["net_input"])
     assert out["encoder_out"].shape[1] == 4 and torch.isfinite(out["encoder_out"]).all()
+
+
+def test_the_store_records_how_many_previous_texts_it_holds(tmp_path):
+    from gcaf_fairseq.embedding.texts_file import previous_count
+
+    for previous, join in ((1, "concat"), (2, "concat"), (3, "separate")):
+        write_context_texts_rows(tmp_path / "t.jsonl", previous, join)
+        assert previous_count(str(tmp_path / "t.jsonl")) == previous
+    (tmp_path / "generations.jsonl").write_text('{"id": "a", "text": "x"}\n')
+    assert previous_count(str(tmp_path / "generations.jsonl")) is None  # not a file of previous texts
+
+
+def write_context_texts_rows(path, previous, join):
+    records, _ = context_text_records(ROWS, previous=previous, join=join)
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
