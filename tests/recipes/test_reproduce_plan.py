@@ -193,7 +193,9 @@ def test_dry_run_of_every_table_prints_its_runs_and_the_published_hyperparameter
     for config in {run.config_name for run in plan.runs}:
         published = published_hyperparameters(config)
         line = next(line for line in printed.splitlines() if line.startswith(f"# published {config}:"))
-        for text in (f"lr {published.lr:g}", f"max_update {published.max_update}", f"mask_prob {published.mask_prob:g}",
+        phases = ", ".join(f"{ratio:g}" for ratio in published.phase_ratio)
+        for text in (f"lr {published.lr:g}", f"max_update {published.max_update}", f"phase_ratio [{phases}]",
+                     f"mask_prob {published.mask_prob:g}",
                      f"mask_channel_prob {published.mask_channel_prob:g}", f"layerdrop {published.layerdrop:g}",
                      f"freeze_finetune_updates {published.freeze_finetune_updates}", "effective batch"):
             assert text in line, (text, line)
