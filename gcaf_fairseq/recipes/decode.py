@@ -1,37 +1,70 @@
 """``python -m gcaf_fairseq.recipes.decode``: decode several subsets with one checkpoint in one process.
 
     python -m gcaf_fairseq.recipes.decode --out RUN/decode --subsets dev_clean dev_other \\
-        [--suffix +lm] -- DATA --user-dir PLUGIN --task audio_context_finetuning --path CKPT [...]
+        [--suffix +lm --lm-role slue-asr] -- DATA --user-dir PLUGIN --task audio_context_finetuning --path CKPT [...]
 
 For each subset, fairseq-generate's own ``main`` runs with the arguments after ``--`` plus
 ``--gen-subset SUBSET --results-path OUT/SUBSET{suffix} --decoding-output OUT/SUBSET{suffix}``,
-exactly as ``fairseq-generate`` would on the command line; then ``timing.json`` (the
-decoding's wall seconds, utterances and audio seconds of the manifest; CA Fig. 3) is written
-beside the results. One process for all subsets saves torch's and fairseq's start-up per
-subset (about 4 s on two CPU cores); the seconds timed are those of decoding one subset
-(model loading included, process start-up not).
+exactly as ``fairseq-generate`` would on the command line (one process for all subsets saves
+torch's and fairseq's start-up per subset, about 4 s on two CPU cores). Then, beside the
+results:
+
+- ``timing.json`` (CA Fig. 3): the seconds of the **generation loop** as the task's CTC
+  generator measured them (``SUBSET.timing.json``: each batch's forward pass and CTC search,
+  after one untimed warm-up forward pass, CUDA-synchronized; model loading and audio loading
+  excluded), the audio seconds decoded, the real-time factor and the device, with the
+  manifest's utterance count;
+- ``lm.json`` (with ``--lm-role``): which LM decoded the subset, by path and sha256, and the
+  beam, LM weight and word score (:mod:`gcaf_fairseq.data.language_models`).
 """
 
 import argparse
+import json
 import sys
-import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
+
+
+def _option(arguments: List[str], name: str) -> Optional[str]:
+    """The value of ``name`` in a fairseq-generate command line (the last one given)."""
+    value = None
+    for index, argument in enumerate(arguments[:-1]):
+        if argument == name:
+            value = arguments[index + 1]
+    return value
+
+
+def lm_record_fields(generate_args: List[str]) -> Dict[str, object]:
+    """The LM, lexicon and decoding settings of a fairseq-generate command line, with the
+    sha256 of both files (read once per process)."""
+    from ..data.fingerprints import file_sha256
+
+    lm, lexicon = _option(generate_args, "--decoder-lm"), _option(generate_args, "--decoder-lexicon")
+    if lm is None:
+        raise SystemExit("--lm-role needs a KenLM decoding: give --decoder-lm after --")
+    settings = {"beam": int(_option(generate_args, "--decoder-beam") or 500),
+                "lm_weight": float(_option(generate_args, "--decoder-lm-weight") or 2.0),
+                "word_score": float(_option(generate_args, "--decoder-word-score") or -1.0)}
+    return {"lm": lm, "lm_sha256": file_sha256(lm), "lexicon": lexicon,
+            "lexicon_sha256": None if lexicon is None else file_sha256(lexicon), "settings": settings}
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv:
-        sys.exit("usage: python -m gcaf_fairseq.recipes.decode --out DIR --subsets S [S ...] [--suffix +lm] -- "
-                 "FAIRSEQ_GENERATE_ARGS (DATA first)")
+        sys.exit("usage: python -m gcaf_fairseq.recipes.decode --out DIR --subsets S [S ...] [--suffix +lm "
+                 "--lm-role ROLE] -- FAIRSEQ_GENERATE_ARGS (DATA first)")
     cut = argv.index("--")
     parser = argparse.ArgumentParser(prog="python -m gcaf_fairseq.recipes.decode")
     parser.add_argument("--out", required=True)
     parser.add_argument("--subsets", nargs="+", required=True)
     parser.add_argument("--suffix", default="")
+    parser.add_argument("--lm-role", help="the role of the KenLM model decoded with (slue-asr, slue-ner, "
+                        "librispeech): written to each subset's lm.json")
     args = parser.parse_args(argv[:cut])
     generate_args = argv[cut + 1:]
     data = Path(generate_args[0])
+    lm_fields = lm_record_fields(generate_args) if args.lm_role else None
 
     # fairseq's parsers read --user-dir from sys.argv to import the plugin's task and options
     sys.argv = [sys.argv[0]] + generate_args
@@ -40,6 +73,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     from .. import criterions, models, tasks  # noqa: F401  (registers the plugin; --user-dir skips gcaf_fairseq, imported)
 
+    from ..data.language_models import write_lm_record
     from ..data.manifest import manifest_size
     from ..tables.runs import write_timing
 
@@ -50,12 +84,21 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.add_argument("--arch", "-a", metavar="ARCH", default="wav2vec2")  # as fairseq_cli.generate.cli_main
         parsed = options.parse_args_and_arch(parser, generate_args + [
             "--gen-subset", subset, "--results-path", str(out), "--decoding-output", str(out)])
-        started = time.perf_counter()
         generate_main(parsed)
-        seconds = time.perf_counter() - started
-        utterances, audio_seconds = manifest_size(data / f"{subset}.tsv")
-        write_timing(out, round(seconds, 3), utterances, round(audio_seconds, 3))
-        print(f"decoded {subset}: {utterances} utterances in {seconds:.2f} s -> {out}", flush=True)
+        measured_file = out / f"{subset}.timing.json"
+        try:
+            measured = json.loads(measured_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            sys.exit(f"{measured_file}: the generator's timing was not written ({error}); every utterance of "
+                     f"{subset} must be decoded with targets")
+        utterances, _ = manifest_size(data / f"{subset}.tsv")
+        write_timing(out, utterances=utterances, **measured)
+        if lm_fields is not None:
+            write_lm_record(out, args.lm_role, lm_fields["lm"], lm_fields["lm_sha256"], lm_fields["lexicon"],
+                            lm_fields["lexicon_sha256"], lm_fields["settings"])
+        print(f"decoded {subset}: {utterances} utterances, {measured['audio_seconds']:.1f} s of audio, generation "
+              f"loop {measured['decode_seconds']:.3f} s (real-time factor {measured['real_time_factor']:.4f}) on "
+              f"{measured['device']} -> {out}", flush=True)
 
 
 if __name__ == "__main__":

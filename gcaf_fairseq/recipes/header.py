@@ -5,6 +5,7 @@ hyper-parameters and how they are kept here, and the GPU-hour estimate (pure Pyt
 from typing import List
 
 from .estimate import gpu_hours
+from .language_models import lm_header_lines
 from .plan import context_need
 
 
@@ -21,6 +22,7 @@ def header(recipe) -> List[str]:
                      f"{options.text_encoder / 'config.json'})")
     for size, source in sorted(options.llms.items()):
         lines.append(f"# LLM {size}: {source.describe()}")
+    lines += lm_header_lines(recipe)
     for config in dict.fromkeys(run.config_name for run in plan.runs):
         lines.append(f"# published {recipe.published(config).describe()}")
         lines.append(f"#   here: {recipe.scale(config).note}; max_update {recipe.max_update(config)}")

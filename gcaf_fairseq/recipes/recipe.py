@@ -21,7 +21,8 @@ class Recipe:
         self.options = options
         self.layout = Layout(options.out)
         self.plan: Plan = plan_runs(options.tables, options.seeds, options.systems, options.splits)
-        self.gpus = 0 if options.cpu else (options.gpus if options.gpus is not None else _detect_gpus())
+        self.gpus = 0 if options.cpu else (options.gpus if options.gpus is not None else
+                                           1 if options.slurm else _detect_gpus())  # SLURM: not the login node's
         self._published: Dict[str, Hyperparameters] = {}
         self._embed_dim: Optional[int] = None
         self._check_inputs()

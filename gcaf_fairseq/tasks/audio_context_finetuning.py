@@ -19,7 +19,7 @@ from ..data.context_join import context_paths, join_context
 from ..data.dataset_checks import check_max_tokens, check_split
 from ..decoding.config import DecodingConfig
 from ..decoding.ctc_decoders import build_ctc_decoder
-from ..decoding.ctc_generator import CtcGenerator
+from ..decoding.ctc_generator import CtcGenerator, GenerationTimer
 from ..decoding.decoding_output import recorder_for_subset
 
 logger = logging.getLogger(__name__)
@@ -197,9 +197,12 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
             return super().build_generator(models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
         post_process_symbol = self.cfg.eval_wer_post_process
         blank_index = self.target_dictionary.index(self.blank_symbol)
+        # A decoding that writes its results is timed too ({subset}.timing.json; CA Fig. 3)
+        timer = GenerationTimer() if self.cfg.decoding.decoding_output is not None else None
         return CtcGenerator(
             build_ctc_decoder(self.cfg.decoding, self.target_dictionary, blank_index, post_process_symbol),
             self.target_dictionary,
-            recorder=recorder_for_subset(self.cfg.decoding.decoding_output, self.datasets),
+            recorder=recorder_for_subset(self.cfg.decoding.decoding_output, self.datasets, timer),
             post_process_symbol=post_process_symbol,
+            timer=timer,
         )
