@@ -93,9 +93,14 @@ def published_hyperparameters(config_name: str) -> Hyperparameters:
                          "max_update, dataset.max_tokens, lr_scheduler.phase_ratio") from None
 
 
+def smoke_setting(section: str, key: str) -> int:
+    """``section.key`` of the ``+smoke=tiny`` overlay (an integer)."""
+    return int(_load_yaml(config_dir() / "finetuning" / "smoke" / "tiny.yaml")[section][key])
+
+
 def smoke_max_update() -> int:
     """``optimization.max_update`` of the ``+smoke=tiny`` overlay."""
-    return int(_load_yaml(config_dir() / "finetuning" / "smoke" / "tiny.yaml")["optimization"]["max_update"])
+    return smoke_setting("optimization", "max_update")
 
 
 def detect_gpus() -> int:
