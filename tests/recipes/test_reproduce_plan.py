@@ -318,12 +318,33 @@ def test_gpus_slurm_and_overrides_in_the_training_command(tmp_path, encoder):
                          "--systems", "E", "--seeds", "1", "--gpus", "4", "--precision", "bf16", "--slurm", "gpu",
                          "--", "optimization.max_update=50")
     line = next(line for line in printed.splitlines() if "fairseq-hydra-train " in line)
-    for text in ("-m hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu",
+    assert line.split()[1] == "--multirun"  # before the overrides: Hydra refuses a flag after them
+    for text in ("hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu",
                  "distributed_training.distributed_world_size=4", "optimization.update_freq=[2]", "common.bf16=true",
                  f"model.context_embed_dim={ENCODER_DIM}", "+system=E", "optimization.max_update=50"):
         assert text in line
     assert line.index("optimization.update_freq=[2]") < line.index("optimization.max_update=50")  # user's last
     assert "# published librilight_1h:" in printed and "4 GPU(s) x update_freq 2 keeps" in printed
+
+
+def test_slurm_jobs_get_their_gpus_time_account_constraint_and_settings(tmp_path, encoder, monkeypatch):
+    """A cluster user's settings: the partition, GPUs per node (--gpus; 1 by default, not the login
+    node's count: a login node without GPUs made every job a CPU training), the time limit, the account
+    and constraint, and any other submitit_slurm setting, after the recipe's so that they win."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a login node without GPUs
+    _, printed = dry_run("librilight", tmp_path / "out", encoder, "--tables", "gcaf-table7", "--splits", "1h",
+                         "--systems", "A", "--seeds", "1", "--slurm", "gpu", "--slurm-time", "600",
+                         "--slurm-account", "speech", "--slurm-constraint", "a100", "--slurm-setting", "qos=high",
+                         "--slurm-setting", "cpus_per_task=10")
+    line = next(line for line in printed.splitlines() if "fairseq-hydra-train " in line)
+    for text in ("hydra.launcher.partition=gpu hydra.launcher.account=speech hydra.launcher.constraint=a100 "
+                 "hydra.launcher.gpus_per_node=1", "hydra.launcher.timeout_min=600", "hydra.launcher.qos=high",
+                 "distributed_training.distributed_world_size=1", "optimization.update_freq=[8]", "common.fp16=true"):
+        assert text in line, text
+    assert "+hardware=cpu" not in line
+    assert line.index("hydra.launcher.cpus_per_task=8") < line.index("hydra.launcher.cpus_per_task=10")
+    with pytest.raises(OptionError, match="--slurm-setting 'qos': use KEY=VALUE"):
+        parse_options("librilight", base_argv("librilight", tmp_path, encoder, "--slurm", "gpu", "--slurm-setting", "qos"))
 
 
 def test_shell_script_dry_run_prints_every_stage_in_order(tmp_path, encoder):
