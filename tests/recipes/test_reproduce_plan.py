@@ -49,6 +49,13 @@ def dry_run(benchmark, out, encoder, *extra):
     return options, stream.getvalue()
 
 
+def cell_measures(spec):
+    """The measures a cell reads (none for a ROUGE cell)."""
+    if spec.kind == "rouge":
+        return []
+    return [spec.measure] if spec.kind == "measure" else [measure for _, measure in spec.components]
+
+
 # ---------------------------------------------------------------- the run matrix
 
 
@@ -203,6 +210,14 @@ def test_dry_run_of_every_table_prints_its_runs_and_the_published_hyperparameter
                      f"mask_channel_prob {published.mask_channel_prob:g}", f"layerdrop {published.layerdrop:g}",
                      f"freeze_finetune_updates {published.freeze_finetune_updates}", "effective batch"):
             assert text in line, (text, line)
+    # every table's GPU-hours, with the source of its seconds; the LM of its +LM cells
+    assert re.search(r"^# estimate: ASSUMED 2.5 GPU-s per 3.2M-sample batch .*facebookresearch/fairseq#4002", printed, re.M)
+    assert re.search(rf"^#   {re.escape(table)}: {len(plan.runs)} training run\(s\), [\d,.]+ ", printed, re.M)
+    lm_cells = sum(1 for row in TABLES[table].rows for column in TABLES[table].columns
+                   if any(measure.lm for measure in cell_measures(cell_spec(table, row.key, column.key))))
+    printed_lm = [int(count) for count in re.findall(rf"^# \+LM cells \((\d+) of {re.escape(table)}\): slue-(?:asr|ner) LM",
+                                                    printed, re.M)]
+    assert (sum(printed_lm) > 0) == (lm_cells > 0) and max(printed_lm, default=0) <= lm_cells
     stages = re.findall(r"^# stage (\d):", printed, flags=re.M)
     assert stages == ["1", "2", "3", "4", "5", "6", "7"]
     assert not (tmp_path / "out").exists()  # nothing ran, nothing written
