@@ -25,28 +25,22 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 
-def _option(arguments: List[str], name: str) -> Optional[str]:
-    """The value of ``name`` in a fairseq-generate command line (the last one given)."""
-    value = None
-    for index, argument in enumerate(arguments[:-1]):
-        if argument == name:
-            value = arguments[index + 1]
-    return value
-
-
-def lm_record_fields(generate_args: List[str]) -> Dict[str, object]:
-    """The LM, lexicon and decoding settings of a fairseq-generate command line, with the
-    sha256 of both files (read once per process)."""
+def lm_record(out: Path, role: str, parsed, hashes: Dict[str, str]) -> None:
+    """``out/lm.json``: the LM and lexicon fairseq-generate decoded with (its parsed options) by
+    path and sha256 (each file hashed once per process, in ``hashes``), and the beam, LM weight
+    and word score."""
     from ..data.fingerprints import file_sha256
+    from ..data.language_models import write_lm_record
 
-    lm, lexicon = _option(generate_args, "--decoder-lm"), _option(generate_args, "--decoder-lexicon")
-    if lm is None:
-        raise SystemExit("--lm-role needs a KenLM decoding: give --decoder-lm after --")
-    settings = {"beam": int(_option(generate_args, "--decoder-beam") or 500),
-                "lm_weight": float(_option(generate_args, "--decoder-lm-weight") or 2.0),
-                "word_score": float(_option(generate_args, "--decoder-word-score") or -1.0)}
-    return {"lm": lm, "lm_sha256": file_sha256(lm), "lexicon": lexicon,
-            "lexicon_sha256": None if lexicon is None else file_sha256(lexicon), "settings": settings}
+    if getattr(parsed, "ctc_decoder", None) != "kenlm" or not parsed.decoder_lm:
+        raise SystemExit("--lm-role needs a KenLM decoding: give --ctc-decoder kenlm --decoder-lm FILE after --")
+    for path in filter(None, (parsed.decoder_lm, parsed.decoder_lexicon)):
+        if path not in hashes:
+            hashes[path] = file_sha256(path)
+    settings = {"beam": parsed.decoder_beam, "lm_weight": parsed.decoder_lm_weight,
+                "word_score": parsed.decoder_word_score}
+    write_lm_record(out, role, parsed.decoder_lm, hashes[parsed.decoder_lm], parsed.decoder_lexicon,
+                    hashes.get(parsed.decoder_lexicon), settings)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -64,7 +58,6 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv[:cut])
     generate_args = argv[cut + 1:]
     data = Path(generate_args[0])
-    lm_fields = lm_record_fields(generate_args) if args.lm_role else None
 
     # fairseq's parsers read --user-dir from sys.argv to import the plugin's task and options
     sys.argv = [sys.argv[0]] + generate_args
@@ -73,10 +66,10 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     from .. import criterions, models, tasks  # noqa: F401  (registers the plugin; --user-dir skips gcaf_fairseq, imported)
 
-    from ..data.language_models import write_lm_record
     from ..data.manifest import manifest_size
     from ..tables.runs import write_timing
 
+    hashes: Dict[str, str] = {}
     for subset in args.subsets:
         out = Path(args.out) / f"{subset}{args.suffix}"
         out.mkdir(parents=True, exist_ok=True)
@@ -93,9 +86,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                      f"{subset} must be decoded with targets")
         utterances, _ = manifest_size(data / f"{subset}.tsv")
         write_timing(out, utterances=utterances, **measured)
-        if lm_fields is not None:
-            write_lm_record(out, args.lm_role, lm_fields["lm"], lm_fields["lm_sha256"], lm_fields["lexicon"],
-                            lm_fields["lexicon_sha256"], lm_fields["settings"])
+        if args.lm_role:
+            lm_record(out, args.lm_role, parsed, hashes)
         print(f"decoded {subset}: {utterances} utterances, {measured['audio_seconds']:.1f} s of audio, generation "
               f"loop {measured['decode_seconds']:.3f} s (real-time factor {measured['real_time_factor']:.4f}) on "
               f"{measured['device']} -> {out}", flush=True)
