@@ -58,21 +58,24 @@ def test_librilight_configs_carry_the_published_hyper_parameters(split):
     assert dataset["skip_invalid_size_inputs_valid_test"] is True  # as fairseq's configs
 
 
-# SLUE-toolkit's baseline scripts and configs (docs/reproduction.md): updates, lr, max_tokens, freeze, layerdrop.
+# SLUE-toolkit's baseline scripts and configs (docs/reproduction.md): updates, lr, max_tokens, freeze, layerdrop,
+# and the tri-stage phase ratios of baselines/{asr,ner,sentiment}/configs/*_1gpu.yaml as the SLUE
+# paper (2021-11) and the CA paper (ICASSP 2023) ran them.
 SLUE = {
-    "slue_voxceleb_asr": (80000, 2e-5, 2_800_000, 10000, 0.1),
-    "slue_voxpopuli_asr": (80000, 2e-5, 2_800_000, 10000, 0.1),
-    "slue_voxpopuli_ner": (20000, 5e-5, 3_200_000 * 8, 10000, 0.05),
-    "slue_voxceleb_sentiment": (50000, 2e-5, 1_400_000, 2000, 0.1),
+    "slue_voxceleb_asr": (80000, 2e-5, 2_800_000, 10000, 0.1, [0.1, 0.0, 0.9]),
+    "slue_voxpopuli_asr": (80000, 2e-5, 2_800_000, 10000, 0.1, [0.1, 0.0, 0.9]),
+    "slue_voxpopuli_ner": (20000, 5e-5, 3_200_000 * 8, 10000, 0.05, [0.1, 0.0, 0.9]),
+    "slue_voxceleb_sentiment": (50000, 2e-5, 1_400_000, 2000, 0.1, [0.1, 0.0, 0.9]),
 }
 
 
 @pytest.mark.parametrize("name", sorted(SLUE))
 def test_slue_configs_validate_every_1000_updates_after_the_freeze(name):
-    max_update, lr, batch, freeze, layerdrop = SLUE[name]
+    max_update, lr, batch, freeze, layerdrop, phase_ratio = SLUE[name]
     cfg = load(name)
     dataset, model = cfg["dataset"], cfg["model"]
     assert cfg["optimization"]["max_update"] == max_update and cfg["optimization"]["lr"] == [lr]
+    assert cfg["lr_scheduler"] == {"_name": "tri_stage", "phase_ratio": phase_ratio, "final_lr_scale": 0.05}
     assert effective_batch(cfg) == batch
     assert model["freeze_finetune_updates"] == freeze and model["layerdrop"] == layerdrop
     assert (model["mask_prob"], model["mask_length"], model["mask_channel_prob"], model["mask_channel_length"]) == (0.65, 10, 0.5, 64)
@@ -84,6 +87,14 @@ def test_slue_configs_validate_every_1000_updates_after_the_freeze(name):
     assert (dataset["train_subset"], dataset["valid_subset"]) == ("fine-tune", "dev")
     # a smoke run moves validation with the freeze
     assert load(name, "smoke=tiny")["dataset"]["validate_after_updates"] == load(name, "smoke=tiny")["model"]["freeze_finetune_updates"]
+
+
+def test_slue_ner_schedule_is_slue_toolkits_w2v2_ner_1gpu_before_its_pr_29():
+    """SLUE-toolkit's baselines/ner/e2e_scripts/ft-w2v2-base.sh runs --config-name w2v2_ner_1gpu with no
+    schedule override; that config held phase_ratio [0.1, 0.0, 0.9] from its first commit (5891382,
+    2021-11-09) until PR #29 (f24b221, 2023-01-04, "fix phase_ratio") made it [0.1, 0.4, 0.5]. The SLUE
+    paper's NER baseline, CA's row (a) and GCAF's A/B NER cells (copies of CA's) predate the change."""
+    assert load("slue_voxpopuli_ner")["lr_scheduler"]["phase_ratio"] == [0.1, 0.0, 0.9]
 
 
 def test_slue_sentiment_classifier_dropout_is_slue_toolkits():

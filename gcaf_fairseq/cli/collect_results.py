@@ -15,9 +15,11 @@ figure could not be drawn (after writing everything else), with the list on stde
 import argparse
 import json
 import sys
-from typing import List, Optional
+from pathlib import Path
+from typing import Dict, List, Optional
 
 from .console import setup_logging
+from ..data.language_models import LM_ROLES
 from ..tables.builder import collect
 from ..tables.published import TABLES
 
@@ -39,7 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=int, metavar="N",
         help="seeds each cell should have: a cell with fewer run folders is listed as partial (default: no check)",
     )
+    parser.add_argument(
+        "--lm", action="append", default=[], metavar="ROLE=FILE",
+        help=f"the LM file the +LM cells of ROLE ({', '.join(LM_ROLES)}) need: a +LM decoding whose lm.json names "
+        "another file (by sha256) is refused. Without it, a +LM decoding must still name the right role; repeat "
+        "for several roles",
+    )
     return parser
+
+
+def language_model_files(values: List[str]) -> Dict[str, Path]:
+    """``ROLE=FILE`` options -> {role: file}; ``ValueError`` for an unknown role or a missing file."""
+    files = {}
+    for value in values:
+        role, _, path = value.partition("=")
+        if role not in LM_ROLES or not path:
+            raise ValueError(f"--lm {value!r}: use ROLE=FILE with ROLE one of {', '.join(LM_ROLES)}")
+        if not Path(path).is_file():
+            raise ValueError(f"--lm {value!r}: {path} is not a file")
+        files[role] = Path(path)
+    return files
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -49,7 +70,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds must be at least 1")
     try:
-        collection = collect(args.runs_dir, args.out or args.runs_dir, args.tables, args.seeds)
+        collection = collect(args.runs_dir, args.out or args.runs_dir, args.tables, args.seeds,
+                             language_model_files(args.lm))
     except (FileNotFoundError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     summary = {

@@ -151,8 +151,10 @@ class SequentialContextGenerator(CtcGenerator):
     """
 
     def __init__(self, decoder, target_dictionary, order: StreamOrder, text_encoder=None, context_pooling: str = "cls",
-                 cached_neighbours: Optional[CachedNeighbours] = None, recorder=None, post_process_symbol="letter"):
-        super().__init__(decoder, target_dictionary, recorder=recorder, post_process_symbol=post_process_symbol)
+                 cached_neighbours: Optional[CachedNeighbours] = None, recorder=None, post_process_symbol="letter",
+                 timer=None):
+        super().__init__(decoder, target_dictionary, recorder=recorder, post_process_symbol=post_process_symbol,
+                         timer=timer)
         if (text_encoder is None) == (cached_neighbours is None):
             raise ValueError("the sequential pass takes a text encoder (text context) or cached neighbours (audio context)")
         self.order = order
@@ -166,9 +168,11 @@ class SequentialContextGenerator(CtcGenerator):
         self.readers = cached_neighbours.readers if cached_neighbours is not None else None
         self.counts = {"decoded": 0, "with_context": 0, "previous_not_ready": 0}
 
-    @torch.no_grad()
-    def generate(self, models, sample, **unused):
-        model = self.single_model(models)
+    def warm_up(self, model, sample) -> None:
+        """No separate warm-up: a forward pass needs the context this pass hands out once
+        (the first batch is timed with its warm-up)."""
+
+    def decode_batch(self, model, sample):
         indices = sample["id"].tolist()
         if self.text_encoder is not None:
             net_input = {**sample["net_input"], **self.previous_text_context(indices, sample["net_input"]["source"].device)}
@@ -177,7 +181,7 @@ class SequentialContextGenerator(CtcGenerator):
             neighbour_frames, neighbour_owner = self.neighbour_frames(model, indices, sample["net_input"])
             net_output, own_frames = forward_with_encoded_neighbours(model, sample["net_input"], neighbour_frames, neighbour_owner)
             self.keep_frames(indices, own_frames)
-        hypotheses = self.decode_output(model, net_output, sample)
+        hypotheses = self.search(model, net_output)
         for index, (hypothesis,) in zip(indices, hypotheses):
             if self.is_previous[index]:
                 self.previous_words[index] = hypothesis["words"]
@@ -271,12 +275,13 @@ def check_sequential_model(model_cfg, saved_task_cfg, label_names=None) -> None:
         )
 
 
-def build_sequential_generator(plan: SequentialPlan, decoding_cfg, models, decoder, target_dictionary, recorder, post_process_symbol):
+def build_sequential_generator(plan: SequentialPlan, decoding_cfg, models, decoder, target_dictionary, recorder,
+                               post_process_symbol, timer=None):
     """The :class:`SequentialContextGenerator` of ``plan``; for text models the store's text
     encoder is loaded here, once, on the device of ``models[0]``."""
     if plan.text_settings is None:
         return SequentialContextGenerator(decoder, target_dictionary, plan.order, cached_neighbours=plan.cached_neighbours,
-                                          recorder=recorder, post_process_symbol=post_process_symbol)
+                                          recorder=recorder, post_process_symbol=post_process_symbol, timer=timer)
     from ..embedding.text_encoder import TextContextEncoder
 
     settings = plan.text_settings
@@ -305,4 +310,5 @@ def build_sequential_generator(plan: SequentialPlan, decoding_cfg, models, decod
         f"max_length {text_encoder.max_length}, as {settings.get('store')})"
     )
     return SequentialContextGenerator(decoder, target_dictionary, plan.order, text_encoder=text_encoder,
-                                      context_pooling=settings["pooling"], recorder=recorder, post_process_symbol=post_process_symbol)
+                                      context_pooling=settings["pooling"], recorder=recorder, post_process_symbol=post_process_symbol,
+                                      timer=timer)

@@ -53,7 +53,9 @@ class ContextCrossAttention(nn.Module):
         """Softmax weights ``(batch, frame, context_len)``; all-zero rows where no key exists."""
         query = self.query(frames)
         key = self.key(context)
-        scores = torch.bmm(query, key.transpose(1, 2)).float() / math.sqrt(self.attention_dim)
+        # in float32: a half-precision dot product above 65504 is inf, and the softmax of [inf]
+        # is NaN, zeroed below, which would drop the key (E's only one) under --fp16
+        scores = torch.bmm(query.float(), key.float().transpose(1, 2)) / math.sqrt(self.attention_dim)
         if context_padding_mask is not None:
             scores = scores.masked_fill(context_padding_mask.unsqueeze(1), float("-inf"))
         weights = torch.softmax(scores, dim=-1)

@@ -1,34 +1,60 @@
 """``python -m gcaf_fairseq.recipes.decode``: decode several subsets with one checkpoint in one process.
 
     python -m gcaf_fairseq.recipes.decode --out RUN/decode --subsets dev_clean dev_other \\
-        [--suffix +lm] -- DATA --user-dir PLUGIN --task audio_context_finetuning --path CKPT [...]
+        [--suffix +lm --lm-role slue-asr] -- DATA --user-dir PLUGIN --task audio_context_finetuning --path CKPT [...]
 
 For each subset, fairseq-generate's own ``main`` runs with the arguments after ``--`` plus
 ``--gen-subset SUBSET --results-path OUT/SUBSET{suffix} --decoding-output OUT/SUBSET{suffix}``,
-exactly as ``fairseq-generate`` would on the command line; then ``timing.json`` (the
-decoding's wall seconds, utterances and audio seconds of the manifest; CA Fig. 3) is written
-beside the results. One process for all subsets saves torch's and fairseq's start-up per
-subset (about 4 s on two CPU cores); the seconds timed are those of decoding one subset
-(model loading included, process start-up not).
+exactly as ``fairseq-generate`` would on the command line (one process for all subsets saves
+torch's and fairseq's start-up per subset, about 4 s on two CPU cores). Then, beside the
+results:
+
+- ``timing.json`` (CA Fig. 3): the seconds of the **generation loop** as the task's CTC
+  generator measured them (``SUBSET.timing.json``: each batch's forward pass and CTC search,
+  after one untimed warm-up forward pass, CUDA-synchronized; model loading and audio loading
+  excluded), the audio seconds decoded, the real-time factor and the device, with the
+  manifest's utterance count;
+- ``lm.json`` (with ``--lm-role``): which LM decoded the subset, by path and sha256, and the
+  beam, LM weight and word score (:mod:`gcaf_fairseq.data.language_models`).
 """
 
 import argparse
+import json
 import sys
-import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
+
+
+def lm_record(out: Path, role: str, parsed, hashes: Dict[str, str]) -> None:
+    """``out/lm.json``: the LM and lexicon fairseq-generate decoded with (its parsed options) by
+    path and sha256 (each file hashed once per process, in ``hashes``), and the beam, LM weight
+    and word score."""
+    from ..data.fingerprints import file_sha256
+    from ..data.language_models import write_lm_record
+
+    if getattr(parsed, "ctc_decoder", None) != "kenlm" or not parsed.decoder_lm:
+        raise SystemExit("--lm-role needs a KenLM decoding: give --ctc-decoder kenlm --decoder-lm FILE after --")
+    for path in filter(None, (parsed.decoder_lm, parsed.decoder_lexicon)):
+        if path not in hashes:
+            hashes[path] = file_sha256(path)
+    settings = {"beam": parsed.decoder_beam, "lm_weight": parsed.decoder_lm_weight,
+                "word_score": parsed.decoder_word_score}
+    write_lm_record(out, role, parsed.decoder_lm, hashes[parsed.decoder_lm], parsed.decoder_lexicon,
+                    hashes.get(parsed.decoder_lexicon), settings)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv:
-        sys.exit("usage: python -m gcaf_fairseq.recipes.decode --out DIR --subsets S [S ...] [--suffix +lm] -- "
-                 "FAIRSEQ_GENERATE_ARGS (DATA first)")
+        sys.exit("usage: python -m gcaf_fairseq.recipes.decode --out DIR --subsets S [S ...] [--suffix +lm "
+                 "--lm-role ROLE] -- FAIRSEQ_GENERATE_ARGS (DATA first)")
     cut = argv.index("--")
     parser = argparse.ArgumentParser(prog="python -m gcaf_fairseq.recipes.decode")
     parser.add_argument("--out", required=True)
     parser.add_argument("--subsets", nargs="+", required=True)
     parser.add_argument("--suffix", default="")
+    parser.add_argument("--lm-role", help="the role of the KenLM model decoded with (slue-asr, slue-ner, "
+                        "librispeech): written to each subset's lm.json")
     args = parser.parse_args(argv[:cut])
     generate_args = argv[cut + 1:]
     data = Path(generate_args[0])
@@ -43,6 +69,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from ..data.manifest import manifest_size
     from ..tables.runs import write_timing
 
+    hashes: Dict[str, str] = {}
     for subset in args.subsets:
         out = Path(args.out) / f"{subset}{args.suffix}"
         out.mkdir(parents=True, exist_ok=True)
@@ -50,12 +77,20 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.add_argument("--arch", "-a", metavar="ARCH", default="wav2vec2")  # as fairseq_cli.generate.cli_main
         parsed = options.parse_args_and_arch(parser, generate_args + [
             "--gen-subset", subset, "--results-path", str(out), "--decoding-output", str(out)])
-        started = time.perf_counter()
         generate_main(parsed)
-        seconds = time.perf_counter() - started
-        utterances, audio_seconds = manifest_size(data / f"{subset}.tsv")
-        write_timing(out, round(seconds, 3), utterances, round(audio_seconds, 3))
-        print(f"decoded {subset}: {utterances} utterances in {seconds:.2f} s -> {out}", flush=True)
+        measured_file = out / f"{subset}.timing.json"
+        try:
+            measured = json.loads(measured_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            sys.exit(f"{measured_file}: the generator's timing was not written ({error}); every utterance of "
+                     f"{subset} must be decoded with targets")
+        utterances, _ = manifest_size(data / f"{subset}.tsv")
+        write_timing(out, utterances=utterances, **measured)
+        if args.lm_role:
+            lm_record(out, args.lm_role, parsed, hashes)
+        print(f"decoded {subset}: {utterances} utterances, {measured['audio_seconds']:.1f} s of audio, generation "
+              f"loop {measured['decode_seconds']:.3f} s (real-time factor {measured['real_time_factor']:.4f}) on "
+              f"{measured['device']} -> {out}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """What a recipe prints first (and ``--dry-run`` shows before the steps): the tables, the
-run matrix, the hardware, the text encoder's size, the LLMs, each config's published
-hyper-parameters and how they are kept here, and the GPU-hour estimate (pure Python)."""
+run matrix, the hardware, the text encoder's size, the LLMs, the LM of the +LM cells, each
+config's published hyper-parameters and how they are kept here, and the GPU-hour estimate per
+table with its source (pure Python)."""
 
 from typing import List
 
-from .estimate import gpu_hours
+from .estimate import estimate_lines
+from .language_models import lm_header_lines
 from .plan import context_need
 
 
@@ -21,10 +23,8 @@ def header(recipe) -> List[str]:
                      f"{options.text_encoder / 'config.json'})")
     for size, source in sorted(options.llms.items()):
         lines.append(f"# LLM {size}: {source.describe()}")
+    lines += lm_header_lines(recipe)
     for config in dict.fromkeys(run.config_name for run in plan.runs):
         lines.append(f"# published {recipe.published(config).describe()}")
         lines.append(f"#   here: {recipe.scale(config).note}; max_update {recipe.max_update(config)}")
-    if options.gpu_seconds is not None:
-        lines.append(f"# estimate: {gpu_hours(recipe, options.gpu_seconds):,.0f} GPU-hours for the training runs at "
-                     f"{options.gpu_seconds:g} GPU-s per 3.2M samples (published updates x effective batch)")
-    return lines
+    return lines + estimate_lines(recipe)

@@ -7,6 +7,9 @@
     OUT/context/{dataset}/...        stage 2: {subset}.prev.jsonl, {subset}.cur.jsonl (gcaf-context-texts),
                                      {subset}.P4-13B.gen.jsonl (gcaf-generate-context; shards/ when sharded)
                                      stage 3: the stores {subset}.{prev,cur,P4-13B}.{cls,seq}
+    OUT/lm/slue-ner/                 stage 1: SLUE's VoxPopuli NER 4-gram (4gram.bin, lmplz on PATH) and
+                                     its lexicon (lexicon.lst), made from the prepared fine-tune text
+    OUT/calibration/, calibration.json  --calibrate: measured seconds per update (estimate.py)
     OUT/runs/...                     stages 4-6: one run folder per row x split x seed (plan.py),
                                      rouge/ (GCAF Table 3)
     OUT/tables/                      stage 7: gcaf-collect-results
@@ -39,6 +42,10 @@ class Layout:
     @property
     def tables(self) -> Path:
         return self.out / "tables"
+
+    def lm_dir(self, role: str) -> Path:
+        """Where the recipe builds the ``role`` LM (:mod:`gcaf_fairseq.data.language_models`)."""
+        return self.out / "lm" / role
 
     @staticmethod
     def _dataset_folder(dataset: str) -> str:

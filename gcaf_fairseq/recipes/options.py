@@ -171,14 +171,51 @@ def build_parser(benchmark: str) -> argparse.ArgumentParser:
     parser.add_argument("--slurm", metavar="PARTITION",
                         help="send every training run as a SLURM job through hydra-submitit-launcher "
                         "(pip install hydra-submitit-launcher): fairseq-hydra-train -m "
-                        "hydra/launcher=submitit_slurm hydra.launcher.partition=PARTITION")
+                        "hydra/launcher=submitit_slurm hydra.launcher.partition=PARTITION; each job gets --gpus "
+                        "GPUs on one node (default 1: the submitting machine's GPUs are not counted)")
+    parser.add_argument("--slurm-time", type=int, default=4320, metavar="MINUTES",
+                        help="with --slurm: each job's time limit (hydra.launcher.timeout_min); a job stopped by "
+                        "it resumes from checkpoint_last.pt when the recipe runs again")
+    parser.add_argument("--slurm-account", metavar="ACCOUNT", help="with --slurm: sbatch --account")
+    parser.add_argument("--slurm-constraint", metavar="FEATURES", help="with --slurm: sbatch --constraint (e.g. a100)")
+    parser.add_argument("--slurm-setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --slurm: any other setting of hydra-submitit-launcher's submitit_slurm, passed as "
+                        "hydra.launcher.KEY=VALUE after the recipe's (qos=high, mem_gb=64, cpus_per_task=10, "
+                        "additional_parameters={mail-user:me@x}); repeat for several")
+    parser.add_argument("--launcher", default="submitit_slurm", choices=("submitit_slurm", "submitit_local"),
+                        help="with --slurm: the Hydra launcher; submitit_local runs the very same jobs as local "
+                        "processes (for testing the --slurm path on a machine without SLURM)")
     parser.add_argument("--parallel", type=int, default=1,
                         help="training runs started at once (with --slurm: jobs in the queue at once)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="measure the GPU-hours instead of assuming them: prepare the data (stage 1), then run "
+                        "a few dozen real updates of each config here (one frozen, one unfrozen phase; the "
+                        "audio-context rows apart), write OUT/calibration.json and stop; --dry-run then prints "
+                        "each table's estimate from it")
+    parser.add_argument("--calibration-updates", type=int, default=20, metavar="N",
+                        help="with --calibrate: updates timed per phase (frozen, unfrozen)")
     parser.add_argument("--gpu-seconds", type=float, metavar="S",
-                        help="with --dry-run: estimate the GPU-hours of the training runs from S GPU-seconds per "
-                        "3.2M audio samples (one published per-GPU batch, forward + backward)")
-    parser.add_argument("--lm", help="KenLM model (ARPA or binary) for the +LM rows")
-    parser.add_argument("--lexicon", help="decoding lexicon for --lm (WORD<TAB>W O R D |)")
+                        help="with --dry-run and no calibration: estimate the GPU-hours from an assumed S GPU-seconds "
+                        "per 3.2M audio samples (one published per-GPU batch, forward + backward; default: 2.5, a "
+                        "fairseq user's report)")
+    if benchmark == "librilight":
+        parser.add_argument("--lm", help="KenLM model (ARPA or binary) of the +LM decodings: the LibriSpeech 4-gram")
+        parser.add_argument("--lexicon", help="decoding lexicon for --lm (WORD<TAB>W O R D |)")
+    else:
+        parser.add_argument("--lm-asr", metavar="FILE",
+                            help="KenLM model of the ASR +LM decodings (VoxCeleb, VoxPopuli): SLUE's TED-LIUM 3 "
+                            "3-gram (SLUE-toolkit scripts/build_t3_lm.sh); with --lexicon-asr")
+        parser.add_argument("--lexicon-asr", metavar="FILE", help="the decoding lexicon of --lm-asr")
+        parser.add_argument("--lm-ner", metavar="FILE",
+                            help="KenLM model of the NER +LM decodings: SLUE's VoxPopuli NER 4-gram (default: built "
+                            "here from the prepared fine-tune text with KenLM's lmplz and build_binary when they are "
+                            "on PATH, as SLUE-toolkit's scripts/build_vp_ner_lm.sh does)")
+        parser.add_argument("--lexicon-ner", metavar="FILE",
+                            help="the decoding lexicon of --lm-ner (default: built here from the prepared fine-tune "
+                            "text, as SLUE-toolkit's create_lexicon.py does)")
+        # SLUE decodes ASR and NER with two LMs: a single --lm is refused with that message
+        parser.add_argument("--lm", help=argparse.SUPPRESS)
+        parser.add_argument("--lexicon", help=argparse.SUPPRESS)
     if benchmark == "librilight":
         parser.add_argument("--librispeech", help="LibriSpeech root: dev-clean, dev-other, test-clean, test-other, "
                             "train-clean-100 (the 100h split) and the train folders where neighbours live")
@@ -248,6 +285,22 @@ class RecipeOptions:
     lexicon: Optional[Path]
     datasets: Dict[str, Optional[Path]]
     overrides: List[str]
+    lm_asr: Optional[Path] = None
+    lexicon_asr: Optional[Path] = None
+    lm_ner: Optional[Path] = None
+    lexicon_ner: Optional[Path] = None
+    calibrate: bool = False
+    calibration_updates: int = 20
+    slurm_time: int = 4320
+    slurm_account: Optional[str] = None
+    slurm_constraint: Optional[str] = None
+    slurm_settings: List[str] = field(default_factory=list)
+    launcher: str = "submitit_slurm"
+
+    def language_model(self, role: str) -> Tuple[Optional[Path], Optional[Path]]:
+        """(LM, lexicon) given for the ``role`` LM (:mod:`gcaf_fairseq.data.language_models`)."""
+        return {"librispeech": (self.lm, self.lexicon), "slue-asr": (self.lm_asr, self.lexicon_asr),
+                "slue-ner": (self.lm_ner, self.lexicon_ner)}[role]
 
 
 def _absolute(value: Optional[str]) -> Optional[Path]:
@@ -293,8 +346,27 @@ def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
             if name not in known:
                 raise OptionError(f"--splits: {name!r} is not one of {', '.join(known)}")
             splits.append(name)
+    if benchmark == "slue" and (args.lm or args.lexicon):
+        raise OptionError("SLUE decodes with two LMs, as SLUE-toolkit does: --lm-asr FILE --lexicon-asr FILE (the "
+                          "TED-LIUM 3 3-gram, VoxCeleb and VoxPopuli ASR) and --lm-ner FILE [--lexicon-ner FILE] (the "
+                          "VoxPopuli NER 4-gram; built here when KenLM's lmplz is on PATH); not --lm/--lexicon")
     if bool(args.lm) != bool(args.lexicon):
         raise OptionError("--lm and --lexicon go together: the KenLM decoder needs both")
+    if benchmark == "slue" and bool(args.lm_asr) != bool(args.lexicon_asr):
+        raise OptionError("--lm-asr and --lexicon-asr go together: the KenLM decoder needs both")
+    if benchmark == "slue" and args.lexicon_ner and not args.lm_ner:
+        raise OptionError("--lexicon-ner goes with --lm-ner (without both, the recipe builds SLUE's NER 4-gram and "
+                          "its lexicon)")
+    if args.calibration_updates < 2:
+        raise OptionError(f"--calibration-updates must be at least 2, got {args.calibration_updates}")
+    if args.calibrate and args.dry_run:
+        raise OptionError("--calibrate runs updates and --dry-run runs nothing: calibrate first, then --dry-run "
+                          "prints the estimate from OUT/calibration.json")
+    for setting in args.slurm_setting:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*=.*", setting):
+            raise OptionError(f"--slurm-setting {setting!r}: use KEY=VALUE (a hydra.launcher setting)")
+    if args.slurm_time < 1:
+        raise OptionError(f"--slurm-time must be at least 1 minute, got {args.slurm_time}")
     if args.gpus is not None and args.gpus < 0:
         raise OptionError(f"--gpus must be 0 or more, got {args.gpus}")
     if benchmark == "librilight":
@@ -310,4 +382,9 @@ def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
         stages=parse_stages(args.stage, args.stop_stage), dry_run=args.dry_run, quiet_plan=args.quiet_plan, cpu=args.cpu, smoke=args.smoke,
         gpus=0 if args.cpu else args.gpus, precision=args.precision, slurm=args.slurm, parallel=args.parallel, gpu_seconds=args.gpu_seconds,
         lm=_absolute(args.lm), lexicon=_absolute(args.lexicon), datasets=datasets, overrides=overrides,
+        lm_asr=_absolute(getattr(args, "lm_asr", None)), lexicon_asr=_absolute(getattr(args, "lexicon_asr", None)),
+        lm_ner=_absolute(getattr(args, "lm_ner", None)), lexicon_ner=_absolute(getattr(args, "lexicon_ner", None)),
+        calibrate=args.calibrate, calibration_updates=args.calibration_updates, slurm_time=args.slurm_time,
+        slurm_account=args.slurm_account, slurm_constraint=args.slurm_constraint,
+        slurm_settings=list(args.slurm_setting), launcher=args.launcher,
     )

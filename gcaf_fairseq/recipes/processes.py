@@ -252,10 +252,12 @@ def hydra_train_command(config_dir: Path, config_name: str, save_dir: Path, plug
                         overrides: List[str], launcher: Optional[List[str]] = None) -> List[str]:
     """The ``fairseq-hydra-train`` command of one training into ``save_dir`` (checkpoints,
     Hydra's files and, through the caller's log, ``train.log``): the config, the plugin, the
-    save folder, then ``overrides``. ``launcher`` replaces ``hydra.run.dir`` (a multirun
-    through a Hydra launcher, e.g. SLURM)."""
-    command = [fairseq_command("fairseq-hydra-train"), "--config-dir", str(config_dir), "--config-name", config_name,
-               hydra_path("common.user_dir", plugin_dir), hydra_path("checkpoint.save_dir", save_dir)]
+    save folder, then ``overrides``. ``launcher`` (the launcher's overrides, e.g. SLURM's)
+    replaces ``hydra.run.dir``: a ``--multirun``, the flag before every override (Hydra's
+    parser reads the overrides as one run of positional arguments)."""
+    command = [fairseq_command("fairseq-hydra-train")] + (["--multirun"] if launcher is not None else [])
+    command += ["--config-dir", str(config_dir), "--config-name", config_name,
+                hydra_path("common.user_dir", plugin_dir), hydra_path("checkpoint.save_dir", save_dir)]
     command += launcher if launcher is not None else [hydra_path("hydra.run.dir", save_dir)]
     return command + list(overrides)
 

@@ -9,7 +9,7 @@ from .layout import Layout
 from .llms import missing_llm
 from .options import RecipeOptions
 from .plan import Plan, PlannedRun, context_need, plan_runs
-from .scale import Hyperparameters, Scale, published_hyperparameters, scale_for, smoke_max_update
+from .scale import Hyperparameters, Scale, published_hyperparameters, scale_for, smoke_max_update, smoke_setting
 
 PROMPTS = ("P1", "P2", "P3", "P4")
 
@@ -21,7 +21,8 @@ class Recipe:
         self.options = options
         self.layout = Layout(options.out)
         self.plan: Plan = plan_runs(options.tables, options.seeds, options.systems, options.splits)
-        self.gpus = 0 if options.cpu else (options.gpus if options.gpus is not None else _detect_gpus())
+        self.gpus = 0 if options.cpu else (options.gpus if options.gpus is not None else
+                                           1 if options.slurm else _detect_gpus())  # SLURM: not the login node's
         self._published: Dict[str, Hyperparameters] = {}
         self._embed_dim: Optional[int] = None
         self._check_inputs()
@@ -53,9 +54,19 @@ class Recipe:
 
     def max_update(self, config: str) -> int:
         value = smoke_max_update() if self.options.smoke else self.published(config).max_update
+        return self._overridden("optimization.max_update", value)
+
+    def freeze_updates(self, config: str) -> int:
+        """``model.freeze_finetune_updates`` of ``config``'s runs here (the encoder's frozen updates)."""
+        value = (smoke_setting("model", "freeze_finetune_updates") if self.options.smoke
+                 else self.published(config).freeze_finetune_updates)
+        return self._overridden("model.freeze_finetune_updates", value)
+
+    def _overridden(self, key: str, value: int) -> int:
+        """``value``, or the last ``--`` override of the integer setting ``key``."""
         for override in self.options.overrides:
             name, _, text = override.lstrip("+").partition("=")
-            if name == "optimization.max_update" and text.strip().isdigit():
+            if name == key and text.strip().isdigit():
                 value = int(text)
         return value
 

@@ -21,11 +21,26 @@ def run_recipe(options: RecipeOptions, stream=None) -> Runner:
     if not options.quiet_plan:
         for line in header(recipe):
             runner.say(line, log=not options.dry_run)
+    if options.calibrate:
+        calibrate(recipe, runner)
+        return runner
     for stage in options.stages:
         module = STAGES[stage]
         runner.run_stage(stage, module.steps(recipe), parallel=options.parallel if stage == 4 else 1,
                          name=module.NAME)
     return runner
+
+
+def calibrate(recipe: Recipe, runner: Runner) -> None:
+    """``--calibrate``: stage 1 (the data the timed updates read), the calibration runs
+    (:mod:`.calibrate`), then the estimate they give; no other stage."""
+    from . import calibrate as calibration
+    from .estimate import estimate_lines
+
+    runner.run_stage(1, STAGES[1].steps(recipe), name=STAGES[1].NAME)
+    runner.run_stage(calibration.NUMBER, calibration.steps(recipe), name=calibration.NAME)
+    for line in (calibration.calibration_summary(recipe) or []) + estimate_lines(recipe):
+        runner.say(line)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

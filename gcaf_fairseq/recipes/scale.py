@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from ..resources import config_dir
 
@@ -50,13 +50,16 @@ class Hyperparameters:
     max_tokens: int
     world_size: int
     update_freq: int
+    phase_ratio: Tuple[float, ...]  # the tri-stage schedule's warm-up, hold and decay fractions
 
     @property
     def effective_batch(self) -> int:
         return self.max_tokens * self.world_size * self.update_freq
 
     def describe(self) -> str:
-        return (f"{self.config}: lr {self.lr:g}, max_update {self.max_update}, mask_prob {self.mask_prob:g}, "
+        phases = ", ".join(f"{ratio:g}" for ratio in self.phase_ratio)
+        return (f"{self.config}: lr {self.lr:g}, max_update {self.max_update}, phase_ratio [{phases}], "
+                f"mask_prob {self.mask_prob:g}, "
                 f"mask_channel_prob {self.mask_channel_prob:g} (length {self.mask_channel_length}), "
                 f"layerdrop {self.layerdrop:g}, freeze_finetune_updates {self.freeze_finetune_updates}, "
                 f"effective batch {self.max_tokens / 1e6:g}M samples x {self.world_size} GPU(s) x update_freq "
@@ -82,16 +85,22 @@ def published_hyperparameters(config_name: str) -> Hyperparameters:
             max_tokens=int(dataset["max_tokens"]),
             world_size=int(distributed.get("distributed_world_size", 1)),
             update_freq=int(_first(optimization.get("update_freq", [1]))),
+            phase_ratio=tuple(float(ratio) for ratio in data["lr_scheduler"]["phase_ratio"]),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{path}: cannot read the published hyper-parameters ({error!r}); the recipe needs "
                          "model.mask_prob/mask_channel_prob/layerdrop/freeze_finetune_updates, optimization.lr/"
-                         "max_update, dataset.max_tokens") from None
+                         "max_update, dataset.max_tokens, lr_scheduler.phase_ratio") from None
+
+
+def smoke_setting(section: str, key: str) -> int:
+    """``section.key`` of the ``+smoke=tiny`` overlay (an integer)."""
+    return int(_load_yaml(config_dir() / "finetuning" / "smoke" / "tiny.yaml")[section][key])
 
 
 def smoke_max_update() -> int:
     """``optimization.max_update`` of the ``+smoke=tiny`` overlay."""
-    return int(_load_yaml(config_dir() / "finetuning" / "smoke" / "tiny.yaml")["optimization"]["max_update"])
+    return smoke_setting("optimization", "max_update")
 
 
 def detect_gpus() -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..data.atomic_files import write_bytes_atomically, write_text_atomically
+from ..data.fingerprints import file_sha256
 from ..scoring.slue_score import slue_score
 from ..systems import knobs_equal
 from .cells import CellSpec, Measure, RougeMeasure, cell_spec
@@ -48,6 +49,7 @@ class RunIndex:
             run.folder: training_state(run) for run in self.runs if run.kind == "train"
         }
         self.used: Dict[Path, List[str]] = defaultdict(list)
+        self.language_models: Dict[str, str] = {}  # LM role -> sha256 of the file its +LM cells need
 
     @classmethod
     def from_folder(cls, runs_dir) -> "RunIndex":
@@ -90,7 +92,7 @@ def _measure_cell(index: RunIndex, spec: Measure, expected_seeds: Optional[int],
             continue
         run = seed_runs[0]
         index.used[run.folder].append(where)
-        result = measure(run, index.states[run.folder], spec.subset, spec.lm, spec.metric)
+        result = measure(run, index.states[run.folder], spec.subset, spec.lm, spec.metric, index.language_models)
         entry = {"seed": seed, "run": run.folder, "files": result.files,
                  "notes": index.states[run.folder].notes + run.notes + result.notes}
         if result.value is None:
@@ -214,6 +216,7 @@ def build_table(name: str, index: RunIndex, expected_seeds: Optional[int] = None
                 cell = _rouge_cell(index, spec.rouge, where)
             published = table.published(row.key, column.key)
             cell["published"] = published
+            cell["published_inferred_from"] = table.inferred_from(row.key, column.key)  # not printed by the paper
             cell["difference"] = None if published is None or cell["mean"] is None else cell["mean"] - published
             if cell["mean"] is None:
                 cell["status"] = "missing"
@@ -245,6 +248,8 @@ def _cell_markdown(cell: Dict[str, Any], column, footnotes: List[int]) -> str:
     decimals = column.decimals
     marks = "".join(f"[{number}]" for number in footnotes)
     paper = f"paper {_published_text(cell['published'], column.paper_decimals)}"
+    if cell.get("published_inferred_from"):
+        paper += " (inferred, not printed)"
     if cell["mean"] is None:
         return f"— missing {marks}; {paper}"
     text = f"{_number(cell['mean'], decimals)} ± {_number(cell['std'], decimals)} (n={cell['n']})"
@@ -314,8 +319,10 @@ def render_csv(built: BuiltTable) -> str:
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
     header = ["group"] + [label or "label" for label in table.label_columns]
+    inferred = {column_key for _, column_key in table.inferred}  # columns with a number the paper does not print
     for column in table.columns:
         header += [f"{column.label} {field_}" for field_ in ("mean", "std", "n", "paper", "difference", "status")]
+        header += [f"{column.label} paper inferred from"] if column.key in inferred else []
     writer.writerow(header)
 
     def plain(value):
@@ -327,6 +334,7 @@ def render_csv(built: BuiltTable) -> str:
             cell = built.cell(row.key, column.key)
             line += [plain(cell["mean"]), plain(cell["std"]), cell["n"], plain(cell["published"]),
                      plain(cell["difference"]), cell["status"]]
+            line += [cell["published_inferred_from"] or ""] if column.key in inferred else []
         writer.writerow(line)
     return stream.getvalue()
 
@@ -383,15 +391,16 @@ def plot_fig3(built: BuiltTable, png_path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
 
-    figure, axes = pyplot.subplots(figsize=(6.4, 4.2))
+    figure, axes = pyplot.subplots(figsize=(6.4, 4.4))
     markers = ["o", "s", "^", "D", "v"]
-    plotted = 0
+    plotted, devices = 0, []
     for marker, row in zip(markers, built.table.rows):
         wer = built.cell(row.key, "wer")
         seconds = built.cell(row.key, "decode_seconds")
         if wer["mean"] is None or seconds["mean"] is None:
             continue
         plotted += 1
+        devices += [device for device in _timing_devices(seconds) if device not in devices]
         points = axes.errorbar(seconds["mean"], wer["mean"], xerr=seconds["std"] or 0.0, yerr=wer["std"] or 0.0,
                                fmt=marker, capsize=3, label=f"{row.label} (n={wer['n']})")
         if wer["published"] is not None:
@@ -399,10 +408,10 @@ def plot_fig3(built: BuiltTable, png_path: Path) -> None:
     if not plotted:
         axes.text(0.5, 0.5, "no run has both a WER and a decoding time:\nsee ca-fig3.md", ha="center", va="center",
                   transform=axes.transAxes)
-    axes.set_xlabel("elapsed time (sec)")
+    x_label, title = fig3_labels(devices)
+    axes.set_xlabel(x_label, fontsize=8)
     axes.set_ylabel("WER")
-    axes.set_title("CA Fig. 3: WER vs. decoding time (SLUE-VoxCeleb dev, O = 0)\n"
-                   "dotted: the paper's WER (Table 3); its times are not published", fontsize=9)
+    axes.set_title(title, fontsize=8)
     if plotted:
         axes.legend(fontsize=8)
     figure.tight_layout()
@@ -410,6 +419,31 @@ def plot_fig3(built: BuiltTable, png_path: Path) -> None:
     figure.savefig(buffer, format="png", dpi=120)
     pyplot.close(figure)
     write_bytes_atomically(png_path, buffer.getvalue())
+
+
+def fig3_labels(devices: Sequence[str]) -> Tuple[str, str]:
+    """CA Fig. 3's x-axis label (what the seconds time, on which devices) and title (the paper's
+    WERs are inferred)."""
+    x_label = (f"decoding time (s): the generation loop on {', '.join(devices) or 'the decoding device'}\n"
+               "(after a warm-up batch; model and audio loading excluded; timing.json has the real-time factor)")
+    title = ("CA Fig. 3: WER vs. decoding time (SLUE-VoxCeleb dev, O = 0)\n"
+             "dotted: WERs INFERRED from CA Table 3's O = 0 rows (the figure prints no values);\n"
+             "the paper's times are not published")
+    return x_label, title
+
+
+def _timing_devices(cell: Dict[str, Any]) -> List[str]:
+    """The devices named by the timing.json files behind a decoding-time cell."""
+    devices = []
+    for entry in cell["values"]:
+        path = entry.get("files", {}).get("score_file")
+        try:
+            device = json.loads(Path(path).read_text(encoding="utf-8")).get("device") if path else None
+        except (OSError, ValueError):
+            device = None
+        if device and device not in devices:
+            devices.append(device)
+    return devices
 
 
 # ---------------------------------------------------------------- the whole collection
@@ -449,13 +483,17 @@ def _runs_document(index: RunIndex, out_dir: Path) -> Dict[str, Any]:
 
 
 def collect(
-    runs_dir, out_dir, tables: Optional[Sequence[str]] = None, expected_seeds: Optional[int] = None
+    runs_dir, out_dir, tables: Optional[Sequence[str]] = None, expected_seeds: Optional[int] = None,
+    language_models: Optional[Dict[str, Path]] = None,
 ) -> Collection:
     """Build ``tables`` (names, benchmarks or ``all``; default: the tables of every benchmark
-    that has a run) from the runs under ``runs_dir`` and write them to ``out_dir/tables/``."""
+    that has a run) from the runs under ``runs_dir`` and write them to ``out_dir/tables/``.
+    ``language_models``: LM role (``slue-asr``, ``slue-ner``, ``librispeech``) -> the LM file
+    that role's +LM cells need; a decoding made with another file is refused."""
     runs_dir = Path(runs_dir)
     tables_dir = Path(out_dir) / "tables"
     index = RunIndex.from_folder(runs_dir)
+    index.language_models = {role: file_sha256(path) for role, path in (language_models or {}).items()}
     if tables is None:
         benchmarks = sorted({run.benchmark for run in index.runs})
         names = table_names(benchmarks) if benchmarks else []

@@ -18,7 +18,14 @@ seed, and every decoding of it::
                               "wer" in percent (also SUBSET.ids/.hyp.wrd/.ref.wrd, generate-SUBSET.txt)
         ner.json              NER runs: gcaf-score ner --tags combined output ("f1")
         sentiment.json        sentiment runs: gcaf-score sentiment output ("macro_f1")
-        timing.json           {"decode_seconds": S, "utterances": N, "audio_seconds": A} (CA Fig. 3)
+        timing.json           {"decode_seconds": S, "utterances": N, "audio_seconds": A, "real_time_factor": R,
+                              "device": "cuda:0 (NVIDIA H200)", "timed": "the generation loop: ..."} (CA Fig. 3:
+                              S covers the generation loop only, after a warm-up, CUDA-synchronized; model and
+                              audio loading excluded; gcaf_fairseq/data/decoding_timing.py)
+        lm.json               +LM decodings: which LM decoded it ({"role": "slue-ner", "lm": PATH,
+                              "lm_sha256": HEX, "lexicon": ..., "beam": 500, "lm_weight": 2, "word_score": 1};
+                              gcaf_fairseq/data/language_models.py); a +LM cell whose record is missing or names
+                              another LM than the cell needs is refused
         skipped.json          optional: {"reason": "no LM given (--lm/--lexicon)"}: decoding not made
 
 ``SUBSET`` is the fairseq subset name: ``dev_clean``, ``dev_other``, ``test_clean``,
@@ -84,6 +91,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .. import systems
 from ..data.atomic_files import write_bytes_atomically, write_text_atomically
+from ..data.decoding_timing import GENERATION_LOOP
+from ..data.language_models import LM_OPTIONS, lm_record_problem, lm_role
 from ..systems import KNOB_ALIASES, KNOBS
 from .train_log import read_training_log
 
@@ -250,10 +259,13 @@ def write_skipped(folder, reason: str) -> None:
     write_text_atomically(Path(folder) / SKIPPED_FILE, json.dumps({"reason": reason}) + "\n")
 
 
-def write_timing(decode_folder, decode_seconds: float, utterances: int, audio_seconds: float) -> None:
-    """A decoding's ``timing.json`` (CA Fig. 3)."""
+def write_timing(decode_folder, decode_seconds: float, utterances: int, audio_seconds: float, **measured) -> None:
+    """A decoding's ``timing.json`` (CA Fig. 3); ``measured``: ``real_time_factor``, ``device``,
+    ``timed`` (what the seconds cover: :data:`~gcaf_fairseq.data.decoding_timing.GENERATION_LOOP`
+    for a CTC decoding), ``batches``."""
     write_text_atomically(Path(decode_folder) / "timing.json", json.dumps(
-        {"decode_seconds": decode_seconds, "utterances": utterances, "audio_seconds": audio_seconds}) + "\n")
+        {"decode_seconds": decode_seconds, "utterances": utterances, "audio_seconds": audio_seconds, **measured},
+        indent=2) + "\n")
 
 
 @dataclass
@@ -423,9 +435,26 @@ def decoding_folder(run: Run, subset: str, lm: bool) -> Tuple[Optional[Path], Li
     return None, tried
 
 
-def measure(run: Run, state: TrainingState, subset: str, lm: bool, metric: str) -> Measurement:
+def _decoding_problem(folder: Path, run: Run, path: Path, data: Dict[str, Any], lm: bool, metric: str,
+                      language_models: Optional[Dict[str, str]]) -> Optional[str]:
+    """Why a decoding's result cannot fill its cell although it was read: a +LM decoding whose
+    ``lm.json`` is missing or names another LM than the cell needs; a decoding time that is not
+    the generation loop's (CA Fig. 3)."""
+    if lm and metric != "decode_seconds":
+        problem = lm_record_problem(folder, lm_role(run.dataset, run.task), language_models)
+        if problem:
+            return problem
+    if metric == "decode_seconds" and data.get("timed") != GENERATION_LOOP:
+        return (f"{path} does not time the generation loop (it says {data.get('timed', 'nothing')!r}; a process's "
+                "wall time includes model loading and start-up): decode again with the recipe")
+    return None
+
+
+def measure(run: Run, state: TrainingState, subset: str, lm: bool, metric: str,
+            language_models: Optional[Dict[str, str]] = None) -> Measurement:
     """``metric`` of ``run`` decoded on ``subset`` (with the LM when ``lm``), or the reason
-    it is missing."""
+    it is missing. ``language_models``: role -> the sha256 of the LM file that role must be
+    (a +LM decoding made with another is refused)."""
     files = run_files(run)
     skipped = _skipped_reason(run.folder)
     if skipped:
@@ -436,8 +465,9 @@ def measure(run: Run, state: TrainingState, subset: str, lm: bool, metric: str) 
     decode_name = f"decode/{subset}{LM_SUFFIX if lm else ''}/"
     if folder is None:
         if lm:
-            return Measurement(None, f"not decoded with an LM (no {decode_name}; the recipes need --lm and --lexicon)",
-                               files)
+            role = lm_role(run.dataset, run.task)
+            return Measurement(None, f"not decoded with an LM (no {decode_name}; the recipes need the {role} LM: "
+                               f"{LM_OPTIONS[role]})", files)
         return Measurement(None, f"not decoded (no {decode_name})", files)
     files["decode_dir"] = folder
     files["decoded_files"] = sorted(
@@ -463,6 +493,9 @@ def measure(run: Run, state: TrainingState, subset: str, lm: bool, metric: str) 
         return Measurement(None, f"{path} was scored with --tags {data.get('tags')}; the tables use the combined "
                            "tags (gcaf-score ner --tags combined)", files)
     value = data[key]
+    problem = _decoding_problem(folder, run, path, data, lm, metric, language_models)
+    if problem:
+        return Measurement(None, problem, files)
     if value is None:
         return Measurement(None, f"{path}: {key} is null (no reference words?)", files)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

@@ -7,15 +7,17 @@ format), one line per validation tagged with the subset's name, ``num. shared mo
 N``, ``done training`` at the end, and a Python traceback when it fails.
 
 :func:`read_training_log` gives all of it; :func:`updates_in_log_line` reads one line (the
-progress of a running training). The table builder (:mod:`.runs`), the recipes' runner,
+progress of a running training); :func:`update_times` the time of each logged update (the
+recipes' calibration of the GPU-hours). The table builder (:mod:`.runs`), the recipes' runner,
 the demo and the CA sweep read training logs only through these.
 """
 
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 _TAGGED = re.compile(r"\]\[([^\]]+)\]\[INFO\] - \{")
 _UPDATES = re.compile(r"num_updates\"?\s*[:=]?\s*\"?(\d+)")
@@ -41,6 +43,29 @@ def updates_in_log_line(line: str) -> Optional[int]:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+_TIMESTAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\]")
+
+
+def update_times(log_path: Path) -> List[Tuple[int, float]]:
+    """``(num_updates, seconds)`` of each ``train_inner`` line of the log's last training, the
+    seconds read from the line's timestamp (Hydra's format, in milliseconds; fairseq's own
+    ``wall`` field is rounded to whole seconds). A training that started again from update 0
+    (a calibration run resumed without a checkpoint) replaces what came before."""
+    times: List[Tuple[int, float]] = []
+    for line in Path(log_path).read_text(encoding="utf-8", errors="replace").splitlines():
+        stamp = _TIMESTAMP.match(line)
+        if stamp is None or "][train_inner][" not in line:
+            continue
+        updates = updates_in_log_line(line)
+        if updates is None:
+            continue
+        if times and updates <= times[-1][0]:
+            times = []
+        moment = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(stamp.group(2)) / 1000
+        times.append((updates, moment))
+    return times
 
 
 @dataclass

@@ -24,7 +24,7 @@ from ..data.neighbour_index import load_neighbour_index
 from ..data.stream_order import StreamOrderDataset, stream_order
 from ..decoding.config import DecodingConfig
 from ..decoding.ctc_decoders import build_ctc_decoder
-from ..decoding.ctc_generator import CtcGenerator
+from ..decoding.ctc_generator import CtcGenerator, GenerationTimer
 from ..decoding.decoding_output import recorder_for_subset
 from ..decoding.sequential_context import (
     SequentialPlan,
@@ -304,12 +304,15 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
         post_process_symbol = self.cfg.eval_wer_post_process
         blank_index = self.target_dictionary.index(self.blank_symbol)
         decoder = build_ctc_decoder(self.cfg.decoding, self.target_dictionary, blank_index, post_process_symbol)
-        recorder = recorder_for_subset(self.cfg.decoding.decoding_output, self.datasets)
+        # A decoding that writes its results is timed too ({subset}.timing.json; CA Fig. 3)
+        timer = GenerationTimer() if self.cfg.decoding.decoding_output is not None else None
+        recorder = recorder_for_subset(self.cfg.decoding.decoding_output, self.datasets, timer)
         plan = self.sequential_plan()
         if plan is not None:
             return build_sequential_generator(
-                plan, self.cfg.decoding, models, decoder, self.target_dictionary, recorder, post_process_symbol
+                plan, self.cfg.decoding, models, decoder, self.target_dictionary, recorder, post_process_symbol, timer
             )
         if self.cfg.decoding.sequential_context:
             raise ValueError("--sequential-context: build the generator after loading exactly one split, as fairseq-generate does")
-        return CtcGenerator(decoder, self.target_dictionary, recorder=recorder, post_process_symbol=post_process_symbol)
+        return CtcGenerator(decoder, self.target_dictionary, recorder=recorder, post_process_symbol=post_process_symbol,
+                            timer=timer)

@@ -100,6 +100,31 @@ def test_kenlm_lexicon_decoding_through_fairseq_generate(trained, corpus, tmp_pa
     hypothesis_words = " ".join((results / "test.hyp.wrd").read_text().split("\n")).split()
     assert set(hypothesis_words) <= set(counts)  # lexicon-constrained
     assert json.loads((results / "test.wer.json").read_text())["wer"] == pytest.approx(report.wer, abs=0.005)
+    assert json.loads((results / "test.timing.json").read_text())["device"] == "cpu"
+
+    # The recipes' decoder, same settings: the same words, plus the LM record and the generation loop's time
+    from gcaf_fairseq.data.decoding_timing import GENERATION_LOOP
+    from gcaf_fairseq.data.fingerprints import file_sha256
+    from gcaf_fairseq.data.manifest import manifest_size
+
+    recipe = tmp_path / "recipe"
+    subprocess.run([sys.executable, "-m", "gcaf_fairseq.recipes.decode", "--out", str(recipe), "--subsets", "test",
+                    "--suffix", "+lm", "--lm-role", "slue-asr", "--", str(corpus), "--user-dir",
+                    str(Path(__file__).resolve().parents[2] / "gcaf_fairseq"), "--task", "audio_context_finetuning",
+                    "--path", str(trained["A"] / "checkpoint_last.pt"), "--labels", "ltr", "--cpu", "--ctc-decoder",
+                    "kenlm", "--decoder-lm", str(arpa), "--decoder-lexicon", str(tmp_path / "lexicon.txt"),
+                    "--decoder-beam", "20", "--decoder-lm-weight", "2", "--decoder-word-score", "1"],
+                   check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True)
+    decoded = recipe / "test+lm"
+    assert (decoded / "test.hyp.wrd").read_text() == (results / "test.hyp.wrd").read_text()
+    record = json.loads((decoded / "lm.json").read_text())
+    assert (record["role"], record["lm"], record["lm_sha256"]) == ("slue-asr", str(arpa), file_sha256(arpa))
+    assert (record["beam"], record["lm_weight"], record["word_score"]) == (20, 2.0, 1.0)
+    timing = json.loads((decoded / "timing.json").read_text())
+    utterances, audio_seconds = manifest_size(corpus / "test.tsv")
+    assert timing["timed"] == GENERATION_LOOP and timing["device"] == "cpu" and timing["utterances"] == utterances
+    assert timing["audio_seconds"] == pytest.approx(audio_seconds, abs=1e-3)  # every utterance once, no padding
+    assert timing["real_time_factor"] == pytest.approx(timing["decode_seconds"] / audio_seconds, rel=1e-2)
 
 
 def test_injection_model_refuses_to_decode_without_its_store(trained, corpus, tmp_path):

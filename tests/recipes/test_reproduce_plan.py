@@ -49,6 +49,13 @@ def dry_run(benchmark, out, encoder, *extra):
     return options, stream.getvalue()
 
 
+def cell_measures(spec):
+    """The measures a cell reads (none for a ROUGE cell)."""
+    if spec.kind == "rouge":
+        return []
+    return [spec.measure] if spec.kind == "measure" else [measure for _, measure in spec.components]
+
+
 # ---------------------------------------------------------------- the run matrix
 
 
@@ -144,7 +151,11 @@ def test_bad_options_are_named(tmp_path, encoder):
     with pytest.raises(OptionError, match="belong to the slue benchmark"):
         parse_options("librilight", base_argv("librilight", tmp_path, encoder, "--tables", "gcaf-table8"))
     with pytest.raises(OptionError, match="--lm and --lexicon go together"):
-        parse_options("slue", base_argv("slue", tmp_path, encoder, "--lm", "x.arpa"))
+        parse_options("librilight", base_argv("librilight", tmp_path, encoder, "--lm", "x.arpa"))
+    with pytest.raises(OptionError, match="--lm-asr and --lexicon-asr go together"):
+        parse_options("slue", base_argv("slue", tmp_path, encoder, "--lm-asr", "t3.bin"))
+    with pytest.raises(OptionError, match="SLUE decodes with two LMs.*--lm-asr FILE --lexicon-asr FILE.*--lm-ner"):
+        parse_options("slue", base_argv("slue", tmp_path, encoder, "--lm", "x.arpa", "--lexicon", "x.txt"))
     with pytest.raises(OptionError, match="not one of 10m, 1h, 10h, 100h"):
         parse_options("librilight", base_argv("librilight", tmp_path, encoder, "--splits", "5h"))
     options = parse_options("librilight", base_argv("librilight", tmp_path, encoder, "--", "optimization.max_update=9"))
@@ -193,10 +204,20 @@ def test_dry_run_of_every_table_prints_its_runs_and_the_published_hyperparameter
     for config in {run.config_name for run in plan.runs}:
         published = published_hyperparameters(config)
         line = next(line for line in printed.splitlines() if line.startswith(f"# published {config}:"))
-        for text in (f"lr {published.lr:g}", f"max_update {published.max_update}", f"mask_prob {published.mask_prob:g}",
+        phases = ", ".join(f"{ratio:g}" for ratio in published.phase_ratio)
+        for text in (f"lr {published.lr:g}", f"max_update {published.max_update}", f"phase_ratio [{phases}]",
+                     f"mask_prob {published.mask_prob:g}",
                      f"mask_channel_prob {published.mask_channel_prob:g}", f"layerdrop {published.layerdrop:g}",
                      f"freeze_finetune_updates {published.freeze_finetune_updates}", "effective batch"):
             assert text in line, (text, line)
+    # every table's GPU-hours, with the source of its seconds; the LM of its +LM cells
+    assert re.search(r"^# estimate: ASSUMED 2.5 GPU-s per 3.2M-sample batch .*facebookresearch/fairseq#4002", printed, re.M)
+    assert re.search(rf"^#   {re.escape(table)}: {len(plan.runs)} training run\(s\), [\d,.]+ ", printed, re.M)
+    lm_cells = sum(1 for row in TABLES[table].rows for column in TABLES[table].columns
+                   if any(measure.lm for measure in cell_measures(cell_spec(table, row.key, column.key))))
+    printed_lm = [int(count) for count in re.findall(rf"^# \+LM cells \((\d+) of {re.escape(table)}\): slue-(?:asr|ner) LM",
+                                                    printed, re.M)]
+    assert (sum(printed_lm) > 0) == (lm_cells > 0) and max(printed_lm, default=0) <= lm_cells
     stages = re.findall(r"^# stage (\d):", printed, flags=re.M)
     assert stages == ["1", "2", "3", "4", "5", "6", "7"]
     assert not (tmp_path / "out").exists()  # nothing ran, nothing written
@@ -204,13 +225,95 @@ def test_dry_run_of_every_table_prints_its_runs_and_the_published_hyperparameter
         assert f"model.context_embed_dim={ENCODER_DIM}" in printed
 
 
-def test_lm_rows_without_an_lm_are_reported_not_dropped(tmp_path, encoder):
+def test_lm_rows_without_an_lm_are_reported_not_dropped(tmp_path, encoder, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no KenLM lmplz to build the NER LM with
     _, printed = dry_run("slue", tmp_path / "out", encoder, "--tables", "ca-table4", "--seeds", "1")
-    assert "not decoded: no LM given (--lm/--lexicon)" in printed
-    _, with_lm = dry_run("slue", tmp_path / "out", encoder, "--tables", "ca-table4", "--seeds", "1",
-                         "--lm", "/lm/4gram.bin", "--lexicon", "/lm/lexicon.txt")
-    assert "no LM given" not in with_lm and "--decoder-lm /lm/4gram.bin" in with_lm
-    assert "--decoder-word-score 1" in with_lm  # NER: +1
+    assert "not decoded: no LM given (--lm-asr FILE --lexicon-asr FILE: the TED-LIUM 3 3-gram" in printed
+    ner_text = tmp_path / "out" / "data" / "voxpopuli" / "e2e_ner" / "fine-tune.raw.wrd"
+    ner_lm = tmp_path / "out" / "lm" / "slue-ner"
+    # SLUE-toolkit's scripts/create_ngram.sh on NER text (not lower-cased), as the command to run elsewhere
+    assert (f"not decoded: no LM given (--lm-ner FILE), and KenLM's lmplz and build_binary are not on PATH to build "
+            f"SLUE's VoxPopuli NER 4-gram here. Build it elsewhere as SLUE-toolkit's scripts/build_vp_ner_lm.sh does: "
+            f"cat {ner_text} | lmplz --skip_symbols -o 4 > {ner_lm}/4gram.arpa && build_binary {ner_lm}/4gram.arpa "
+            f"{ner_lm}/4gram.bin; then run again with --lm-ner {ner_lm}/4gram.bin") in printed
+
+
+def decode_lines(printed: str, task: str):
+    return [line for line in printed.splitlines() if "gcaf_fairseq.recipes.decode" in line and f"/{task}/" in line
+            and "--suffix +lm" in line]
+
+
+def test_each_lm_cell_is_decoded_with_its_tasks_lm_and_slue_toolkits_settings(tmp_path, encoder):
+    """SLUE decodes ASR with the TED-LIUM 3 3-gram (slue_toolkit/eval/eval_w2v.py: beam 500, LM weight 2,
+    word score -1) and NER with the VoxPopuli NER 4-gram (baselines/ner/e2e_scripts/eval-ner.sh: word
+    score 1); --dry-run names the LM of every +LM cell and the table step checks them."""
+    _, printed = dry_run("slue", tmp_path / "out", encoder, "--tables", "ca-table4", "--seeds", "1",
+                         "--lm-asr", "/lm/t3/3gram.bin", "--lexicon-asr", "/lm/t3/lexicon.lst",
+                         "--lm-ner", "/lm/vp_ner/4gram.bin", "--lexicon-ner", "/lm/vp_ner/lexicon.lst")
+    ner, vp_asr = decode_lines(printed, "voxpopuli-ner"), decode_lines(printed, "voxpopuli-asr")
+    vc_asr = decode_lines(printed, "voxceleb-asr")
+    assert len(ner) == len(vp_asr) == len(vc_asr) == 3  # runs A (rows (a) and (a)*), ca_b (b), B (c)
+    for line in ner:
+        assert ("--lm-role slue-ner" in line and "--decoder-lm /lm/vp_ner/4gram.bin --decoder-lexicon "
+                "/lm/vp_ner/lexicon.lst --decoder-beam 500 --decoder-lm-weight 2 --decoder-word-score 1" in line)
+    for line in vp_asr + vc_asr:
+        assert ("--lm-role slue-asr" in line and "--decoder-lm /lm/t3/3gram.bin --decoder-lexicon "
+                "/lm/t3/lexicon.lst --decoder-beam 500 --decoder-lm-weight 2 --decoder-word-score -1" in line)
+    assert "# +LM cells (12 of ca-table4): slue-asr LM (TED-LIUM 3 3-gram): /lm/t3/3gram.bin" in printed
+    assert "# +LM cells (8 of ca-table4): slue-ner LM (VoxPopuli NER 4-gram" in printed
+    assert "--lm slue-asr=/lm/t3/3gram.bin --lm slue-ner=/lm/vp_ner/4gram.bin" in printed  # gcaf-collect-results
+    assert "# published slue_voxpopuli_ner: lr 5e-05, max_update 20000, phase_ratio [0.1, 0, 0.9]," in printed
+
+
+ARPA = """\\data\\
+ngram 1=5
+
+\\1-grams:
+-1.0\t<unk>\t0
+-99\t<s>\t0
+-1.0\t</s>\t0
+-0.5\tin\t0
+-0.7\t&\t0
+
+\\end\\
+"""
+
+
+def test_the_ner_lm_is_built_from_the_prepared_fine_tune_text_when_kenlm_is_on_path(tmp_path, encoder, monkeypatch):
+    """As SLUE-toolkit's scripts/build_vp_ner_lm.sh (create_ngram.sh: lmplz --skip_symbols -o 4 on
+    e2e_ner/fine-tune.raw.wrd as it is, then build_binary; create_lexicon.py's lexicon). KenLM cannot be
+    installed here: stand-ins for lmplz and build_binary record what they are given and write a small
+    ARPA file the test holds."""
+    from gcaf_fairseq.recipes.language_models import lm_build_steps
+    from gcaf_fairseq.data.lexicon import read_lexicon
+
+    tools = tmp_path / "kenlm"
+    tools.mkdir()
+    (tools / "lmplz").write_text(f"#!{sys.executable}\nimport pathlib, sys\n"
+                                 f"pathlib.Path({str(tools / 'lmplz.args')!r}).write_text(' '.join(sys.argv[1:]))\n"
+                                 f"pathlib.Path({str(tools / 'lmplz.stdin')!r}).write_text(sys.stdin.read())\n"
+                                 f"sys.stdout.write({ARPA!r})\n")
+    (tools / "build_binary").write_text("#!/bin/sh\ncp \"$1\" \"$2\"\n")
+    for tool in ("lmplz", "build_binary"):
+        (tools / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    out = tmp_path / "out"
+    ner_data = out / "data" / "voxpopuli" / "e2e_ner"
+    ner_data.mkdir(parents=True)
+    text = "in & article twenty one ] in\nthe } commission ] said quiz\n"
+    (ner_data / "fine-tune.raw.wrd").write_text(text)
+    (ner_data / "dict.raw.ltr.txt").write_text("".join(f"{symbol} 1\n" for symbol in "|inartcleowyhsmd&}]"))
+    options = parse_options("slue", base_argv("slue", out, encoder, "--tables", "ca-table4", "--seeds", "1"))
+    recipe = Recipe(options)
+    Runner(out, stream=io.StringIO()).run_stage(1, lm_build_steps(recipe, 1))
+    assert (tools / "lmplz.args").read_text() == "--skip_symbols -o 4"
+    assert (tools / "lmplz.stdin").read_text() == text  # the tag characters kept, nothing lower-cased
+    assert (out / "lm" / "slue-ner" / "4gram.bin").read_text() == ARPA
+    lexicon = read_lexicon(out / "lm" / "slue-ner" / "lexicon.lst")
+    assert lexicon["&"] == [["&", "|"]] and lexicon["article"] == [list("article") + ["|"]]
+    assert "quiz" not in lexicon  # spelled with a letter outside the dictionary: left out (and counted)
+    _, printed = dry_run("slue", out, encoder, "--tables", "ca-table4", "--seeds", "1")
+    assert f"--decoder-lm {out}/lm/slue-ner/4gram.bin --decoder-lexicon {out}/lm/slue-ner/lexicon.lst" in printed
 
 
 def test_a_row_without_its_llm_is_written_as_skipped(tmp_path, encoder):
@@ -230,12 +333,33 @@ def test_gpus_slurm_and_overrides_in_the_training_command(tmp_path, encoder):
                          "--systems", "E", "--seeds", "1", "--gpus", "4", "--precision", "bf16", "--slurm", "gpu",
                          "--", "optimization.max_update=50")
     line = next(line for line in printed.splitlines() if "fairseq-hydra-train " in line)
-    for text in ("-m hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu",
+    assert line.split()[1] == "--multirun"  # before the overrides: Hydra refuses a flag after them
+    for text in ("hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu",
                  "distributed_training.distributed_world_size=4", "optimization.update_freq=[2]", "common.bf16=true",
                  f"model.context_embed_dim={ENCODER_DIM}", "+system=E", "optimization.max_update=50"):
         assert text in line
     assert line.index("optimization.update_freq=[2]") < line.index("optimization.max_update=50")  # user's last
     assert "# published librilight_1h:" in printed and "4 GPU(s) x update_freq 2 keeps" in printed
+
+
+def test_slurm_jobs_get_their_gpus_time_account_constraint_and_settings(tmp_path, encoder, monkeypatch):
+    """A cluster user's settings: the partition, GPUs per node (--gpus; 1 by default, not the login
+    node's count: a login node without GPUs made every job a CPU training), the time limit, the account
+    and constraint, and any other submitit_slurm setting, after the recipe's so that they win."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a login node without GPUs
+    _, printed = dry_run("librilight", tmp_path / "out", encoder, "--tables", "gcaf-table7", "--splits", "1h",
+                         "--systems", "A", "--seeds", "1", "--slurm", "gpu", "--slurm-time", "600",
+                         "--slurm-account", "speech", "--slurm-constraint", "a100", "--slurm-setting", "qos=high",
+                         "--slurm-setting", "cpus_per_task=10")
+    line = next(line for line in printed.splitlines() if "fairseq-hydra-train " in line)
+    for text in ("hydra.launcher.partition=gpu hydra.launcher.account=speech hydra.launcher.constraint=a100 "
+                 "hydra.launcher.gpus_per_node=1", "hydra.launcher.timeout_min=600", "hydra.launcher.qos=high",
+                 "distributed_training.distributed_world_size=1", "optimization.update_freq=[8]", "common.fp16=true"):
+        assert text in line, text
+    assert "+hardware=cpu" not in line
+    assert line.index("hydra.launcher.cpus_per_task=8") < line.index("hydra.launcher.cpus_per_task=10")
+    with pytest.raises(OptionError, match="--slurm-setting 'qos': use KEY=VALUE"):
+        parse_options("librilight", base_argv("librilight", tmp_path, encoder, "--slurm", "gpu", "--slurm-setting", "qos"))
 
 
 def test_shell_script_dry_run_prints_every_stage_in_order(tmp_path, encoder):

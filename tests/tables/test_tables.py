@@ -5,6 +5,7 @@ numbers, missing results listed with their reason, links to every run's files, C
 Expected numbers are computed by hand in the comments.
 """
 
+import csv
 import json
 import math
 import os
@@ -16,7 +17,10 @@ from pathlib import Path
 import pytest
 
 from gcaf_fairseq.cli.collect_results import main
-from gcaf_fairseq.tables.builder import collect
+from gcaf_fairseq.data.decoding_timing import GENERATION_LOOP
+from gcaf_fairseq.data.fingerprints import file_sha256
+from gcaf_fairseq.data.language_models import LM_ROLES, lm_role, write_lm_record
+from gcaf_fairseq.tables.builder import collect, fig3_labels
 from gcaf_fairseq.tables.cells import cell_spec
 from gcaf_fairseq.tables.published import TABLES, table_names
 from gcaf_fairseq.tables.runs import (
@@ -24,6 +28,8 @@ from gcaf_fairseq.tables.runs import (
 )
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+#: the sha256 the fake runs' lm.json give each LM role
+LM_SHA256 = {role: f"{number}" * 64 for number, role in enumerate(LM_ROLES, 1)}
 
 
 # ---------------------------------------------------------------- fake runs
@@ -67,6 +73,10 @@ def write_run(folder: Path, coordinates: dict, results: dict = None, updates: in
         decode = folder / "decode" / name
         decode.mkdir(parents=True)
         subset = name.replace("+lm", "")
+        if name.endswith("+lm") and "skipped" not in outputs and coordinates.get("task") != "sentiment":
+            role = lm_role(coordinates["dataset"], coordinates.get("task", "asr"))
+            write_lm_record(decode, role, f"/lm/{role}.bin", LM_SHA256[role], f"/lm/{role}.lexicon", "0" * 64,
+                            LM_ROLES[role].settings())
         for kind, value in outputs.items():
             if kind == "wer":
                 (decode / f"{subset}.wer.json").write_text(json.dumps({"subset": subset, "wer": value, "cer": 1.0}))
@@ -77,8 +87,8 @@ def write_run(folder: Path, coordinates: dict, results: dict = None, updates: in
             elif kind == "sentiment":
                 (decode / "sentiment.json").write_text(json.dumps({"macro_f1": value}))
             elif kind == "timing":
-                (decode / "timing.json").write_text(json.dumps({"decode_seconds": value, "utterances": 10,
-                                                                "audio_seconds": 60.0}))
+                write_timing(decode, value, 10, 60.0, real_time_factor=value / 60.0, device="cpu",
+                             timed=GENERATION_LOOP)
             elif kind == "skipped":
                 (decode / "skipped.json").write_text(json.dumps({"reason": value}))
     return folder
@@ -287,7 +297,8 @@ def test_a_hand_computed_ca_table4_with_the_slue_score(tmp_path):
     reasons = [entry["reason"] for entry in built.cell("(c)+LM", "vp_ner")["missing"]]
     assert reasons == ["no LM given"]
     vc_reasons = [entry["reason"] for entry in built.cell("(c)+LM", "vc_asr")["missing"]]
-    assert vc_reasons == ["not decoded with an LM (no decode/dev+lm/; the recipes need --lm and --lexicon)"]
+    assert vc_reasons == ["not decoded with an LM (no decode/dev+lm/; the recipes need the slue-asr LM: --lm-asr FILE "
+                          "--lexicon-asr FILE)"]
     markdown = (tmp_path / "out" / "tables" / "ca-table4.md").read_text()
     assert "| (c) | 64.50 ± 0.47 (n=2); paper 64.4; Δ +0.10 | 17.00 ± 1.41 (n=2); paper 16.7; Δ +0.30 |" in markdown
     # (a) and (b) have no runs: marked and listed, never dropped
@@ -410,11 +421,57 @@ def test_the_contract_writers_write_what_the_reader_reads(tmp_path):
     assert read_run(tmp_path / "run").system == "ca_b"  # nor does it replace a good one
     (tmp_path / "run" / "train.log").write_text(train_log(20, 20, True))
     write_skipped(tmp_path / "run" / "decode" / "dev+lm", "no LM given (--lm/--lexicon)")
-    write_timing(tmp_path / "run" / "decode" / "dev", 31.5, 10, 60.0)
+    write_timing(tmp_path / "run" / "decode" / "dev", 31.5, 10, 60.0, real_time_factor=0.525, device="cpu",
+                 timed=GENERATION_LOOP)
     cell = collect(tmp_path, tmp_path / "out", ["ca-fig3"]).tables["ca-fig3"].cell("(b)/L3", "decode_seconds")
     assert cell["mean"] == 31.5
     cell = collect(tmp_path, tmp_path / "out", ["ca-table3"]).tables["ca-table3"].cell("(b)/L3/O0", "lm")
     assert cell["missing"][0]["reason"] == "no LM given (--lm/--lexicon)"
+
+
+def test_a_lm_cell_decoded_with_another_lm_than_it_needs_is_refused(tmp_path):
+    """CA Table 4's (c)+LM NER cell needs SLUE's VoxPopuli NER 4-gram (SLUE-toolkit eval-ner.sh), its ASR
+    cells the TED-LIUM 3 3-gram (eval_w2v.py): a decoding's lm.json must name that role and, when the
+    builder is given the LM files (gcaf-collect-results --lm ROLE=FILE), that file."""
+    runs = tmp_path / "runs"
+    ner = {"dataset": "voxpopuli", "task": "ner", "split": "fine-tune", "system": "(c)"}
+    for seed in (1, 2, 3):
+        write_run(runs / f"ner{seed}", {**ner, "seed": seed}, {"dev+lm": {"wer": 20.0, "ner": 70.0 + seed}})
+    ner_lm, other_lm = tmp_path / "4gram.bin", tmp_path / "other.bin"
+    ner_lm.write_bytes(b"the NER 4-gram")
+    other_lm.write_bytes(b"another 4-gram")
+    settings = LM_ROLES["slue-ner"].settings()
+    write_lm_record(runs / "ner1" / "decode" / "dev+lm", "slue-ner", str(ner_lm), file_sha256(ner_lm), None, None,
+                    settings)
+    write_lm_record(runs / "ner2" / "decode" / "dev+lm", "slue-asr", "/lm/t3.bin", "a" * 64, None, None, settings)
+    (runs / "ner3" / "decode" / "dev+lm" / "lm.json").unlink()
+
+    def reasons(**options):
+        cell = collect(runs, tmp_path / "out", ["ca-table4"], **options).tables["ca-table4"].cell("(c)+LM", "vp_ner")
+        return cell["mean"], {entry["seed"]: entry["reason"] for entry in cell["missing"]}
+
+    mean, missing = reasons(language_models={"slue-ner": ner_lm})
+    assert mean == 71.0  # seed 1 only
+    assert missing[2].startswith("decoded with the slue-asr LM (/lm/t3.bin); this cell needs the slue-ner LM")
+    assert missing[3].startswith("LM unknown: no lm.json in ")
+    _, missing = reasons(language_models={"slue-ner": other_lm})
+    assert missing[1].startswith(f"decoded with another slue-ner LM ({ner_lm}, sha256 ")
+    main([str(runs), "--out", str(tmp_path / "cli"), "--tables", "ca-table4", "--lm", f"slue-ner={other_lm}"])
+    rows = json.loads((tmp_path / "cli" / "tables" / "ca-table4.json").read_text())["rows"]
+    cell = next(row for row in rows if row["key"] == "(c)+LM")["cells"]["vp_ner"]
+    assert cell["mean"] is None and "decoded with another slue-ner LM" in cell["missing"][0]["reason"]
+    with pytest.raises(SystemExit):
+        main([str(runs), "--out", str(tmp_path / "cli"), "--lm", "ted=/lm"])
+
+
+def test_a_decoding_time_that_is_not_the_generation_loops_is_refused(tmp_path):
+    """CA Fig. 3's x axis is the decoding time, audio loading excluded: a timing.json of a whole
+    process (model loading included, as the recipes wrote before) does not fill the cell."""
+    coordinates = {"dataset": "voxceleb", "task": "asr", "split": "fine-tune", "system": "A", "seed": 1}
+    folder = write_run(tmp_path / "runs" / "a", coordinates, {"dev": {"wer": 17.0}})
+    write_timing(folder / "decode" / "dev", 18.8, 8, 24.0)
+    cell = collect(tmp_path / "runs", tmp_path / "out", ["ca-fig3"]).tables["ca-fig3"].cell("(a)", "decode_seconds")
+    assert cell["mean"] is None and "does not time the generation loop" in cell["missing"][0]["reason"]
 
 
 def test_system_names_and_knobs_resolve_to_the_papers_rows(tmp_path):
@@ -505,6 +562,16 @@ def test_ca_fig3_plots_wer_against_decoding_time_and_marks_the_times_not_publish
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     markdown = (tmp_path / "out" / "tables" / "ca-fig3.md").read_text()
     assert "paper not published" in markdown and "![CA Fig. 3](ca-fig3.png)" in markdown
+    # The figure prints no values: its five WERs are our inference from CA Table 3's O = 0 rows, marked so
+    assert markdown.count("paper 16.77 (inferred, not printed)") == 2 and "OUR INFERENCE" in markdown
+    cell = json.loads((tmp_path / "out" / "tables" / "ca-fig3.json").read_text())["rows"][1]["cells"]["wer"]
+    assert cell["published_inferred_from"] == "inferred from CA Table 3, row (b)/L2/O0 without LM"
+    assert seconds["published_inferred_from"] is None
+    header, first = list(csv.reader((tmp_path / "out" / "tables" / "ca-fig3.csv").open()))[:2]
+    assert header[8] == "WER paper inferred from" and first[8] == "inferred from CA Table 3, row (a) without LM"
+    x_label, title = fig3_labels(["cuda:0 (NVIDIA H200)"])
+    assert "generation loop on cuda:0 (NVIDIA H200)" in x_label and "model and audio loading excluded" in x_label
+    assert "INFERRED from CA Table 3" in title
 
 
 def test_gcaf_collect_results_end_to_end(tmp_path, capsys):

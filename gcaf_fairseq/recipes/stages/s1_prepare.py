@@ -5,12 +5,15 @@ Libri-light (gcaf-prepare-librispeech): ``train_10m`` (fold ``1h/0``), ``train_1
 sets; the training subsets look for their neighbours in LibriSpeech's training folders.
 SLUE (gcaf-prepare-slue): VoxCeleb and VoxPopuli, ``fine-tune``, ``dev``, ``test``. Each
 step's inputs are its source folders (transcripts by content, audio by size and time), so
-an edited transcript or a replaced file prepares the subset again.
+an edited transcript or a replaced file prepares the subset again. SLUE's NER language model
+and its lexicon are built here too, from the prepared fine-tune text, when a +LM NER cell
+needs them and ``--lm-ner`` did not give one (:mod:`..language_models`).
 """
 
 from pathlib import Path
 from typing import List
 
+from ..language_models import lm_build_steps
 from ..options import STAGES
 from ..runner import Step
 from .common import python_tool
@@ -25,7 +28,9 @@ SLUE_SPLITS = ("fine-tune", "dev", "test")
 
 
 def steps(recipe) -> List[Step]:
-    return _librispeech(recipe) if recipe.options.benchmark == "librilight" else _slue(recipe)
+    if recipe.options.benchmark == "librilight":
+        return _librispeech(recipe)
+    return _slue(recipe) + lm_build_steps(recipe, NUMBER)  # SLUE's NER 4-gram is made from the prepared text
 
 
 def _dataset_root(recipe, name: str, option: str) -> Path:

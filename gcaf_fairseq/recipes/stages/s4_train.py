@@ -56,13 +56,24 @@ def train_overrides(recipe, run: PlannedRun) -> List[str]:
 
 
 def slurm_launcher(recipe, folder: Path) -> List[str]:
-    """The multirun settings that send one training to SLURM through hydra-submitit-launcher."""
-    return ["-m", "hydra/launcher=submitit_slurm", f"hydra.launcher.partition={recipe.options.slurm}",
-            f"hydra.launcher.gpus_per_node={max(1, recipe.gpus)}", "hydra.launcher.tasks_per_node=1",
-            "hydra.launcher.cpus_per_task=8", hydra_path("hydra.sweep.dir", folder), "hydra.sweep.subdir=.",
-            "hydra.launcher.timeout_min=4320",
-            # the job's own log is train.log (what tells a finished run); ours gets the launcher's output
-            hydra_path("hydra.job_logging.handlers.file.filename", folder / "train.log")]
+    """The multirun settings that send one training to SLURM through hydra-submitit-launcher:
+    one job of ``--gpus`` GPUs on one node (fairseq starts a process per GPU), the time limit,
+    account and constraint, then any ``--slurm-setting KEY=VALUE``. The job's folder is the run
+    folder (``hydra.sweep.dir``, ``subdir .``): its checkpoints, ``.hydra/`` and ``train.log``
+    are where a local training puts them, and submitit's files go to ``RUN/.submitit/JOB_ID/``.
+    ``--launcher submitit_local`` runs the same job as a local process (the tests)."""
+    options = recipe.options
+    settings = [f"hydra/launcher={options.launcher}"]
+    if options.launcher == "submitit_slurm":
+        settings.append(f"hydra.launcher.partition={options.slurm}")
+        settings += [f"hydra.launcher.{key}={value}" for key, value in
+                     (("account", options.slurm_account), ("constraint", options.slurm_constraint)) if value]
+    settings += [f"hydra.launcher.gpus_per_node={recipe.gpus}", "hydra.launcher.tasks_per_node=1",
+                 "hydra.launcher.cpus_per_task=8", hydra_path("hydra.sweep.dir", folder), "hydra.sweep.subdir=.",
+                 f"hydra.launcher.timeout_min={options.slurm_time}",
+                 # the job's own log is train.log (what tells a finished run); ours gets the launcher's output
+                 hydra_path("hydra.job_logging.handlers.file.filename", folder / "train.log")]
+    return settings + [f"hydra.launcher.{setting}" for setting in options.slurm_settings]
 
 
 def train_command(recipe, run: PlannedRun) -> List[str]:

@@ -5,6 +5,7 @@ sentiment macro F1 (gcaf-score sentiment) of every decoding, and ROUGE-1 of the 
 from pathlib import Path
 from typing import List
 
+from ..language_models import lm_missing
 from ..plan import RougeRun
 from ..recipe import PROMPTS
 from ..options import STAGES
@@ -17,11 +18,11 @@ NAME = STAGES[NUMBER]
 
 def steps(recipe) -> List[Step]:
     result = []
-    options, layout = recipe.options, recipe.layout
+    layout = recipe.layout
     for run in recipe.trained_runs():
         folder = layout.run_folder(run)
         for decoding in run.sorted_decodings():
-            if decoding.lm and (options.lm is None or run.task == "sentiment"):
+            if decoding.lm and (run.task == "sentiment" or lm_missing(recipe, run)):
                 continue
             out = folder / "decode" / decoding.folder_name
             subset = decoding.subset

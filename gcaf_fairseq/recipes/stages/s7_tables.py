@@ -4,6 +4,7 @@
 
 from typing import List
 
+from ..language_models import language_model_arguments
 from ..options import STAGES
 from ..runner import Step
 from .common import python_tool
@@ -16,5 +17,6 @@ def steps(recipe) -> List[Step]:
     options, layout = recipe.options, recipe.layout
     argv = python_tool("collect_results") + [str(layout.runs), "--out", str(options.out),
                                              "--tables", *options.tables, "--seeds", str(options.seeds)]
+    argv += language_model_arguments(recipe)  # a +LM cell decoded with another LM file is refused
     outputs = [layout.tables / f"{name}.{ext}" for name in options.tables for ext in ("md", "csv", "json")]
     return [Step(NUMBER, argv, outputs, inputs=[layout.runs], stdout=layout.tables / "summary.json", name="tables")]
