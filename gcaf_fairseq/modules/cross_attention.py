@@ -84,8 +84,10 @@ class ContextCrossAttention(nn.Module):
         output projection per frame (and their backward): the head stays cheap where kernel
         launches dominate (GPU)."""
         key = context[:, 0]
-        score = (self.query(frames[:, 0].detach()) * self.key(key.detach())).sum(-1, keepdim=True)  # (batch, 1)
-        weight = torch.softmax(score.float(), dim=-1).to(frames.dtype)  # 1
+        # in float32, as attention_weights: a half-precision score above 65504 would be inf
+        query, key_projection = self.query(frames[:, 0].detach()).float(), self.key(key.detach()).float()
+        score = (query * key_projection).sum(-1, keepdim=True)  # (batch, 1)
+        weight = torch.softmax(score, dim=-1).to(frames.dtype)  # 1
         attended = self.out(self.value(key) * weight)
         if context_padding_mask is None:
             return attended
