@@ -338,7 +338,7 @@ def test_sharded_decoding_is_refused(two_streams, w2v_checkpoint, reference_stor
 def trained(corpus, w2v_checkpoint, context_dir, tmp_path_factory):
     """C1 (previous ground-truth text, [CLS]) and CA row (b) with the previous utterance
     (window (2, -1)), each trained 2 updates through fairseq-hydra-train."""
-    from gcaf_demo.fairseq_runs import hydra_train
+    from gcaf_fairseq.recipes.processes import hydra_train
 
     root = tmp_path_factory.mktemp("sequential_runs")
     common = [f"task.data={corpus}", f"model.w2v_path={w2v_checkpoint}", "optimization.max_update=2"]
