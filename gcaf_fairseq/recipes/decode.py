@@ -13,10 +13,37 @@ subset (about 4 s on two CPU cores); the seconds timed are those of decoding one
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional
+
+
+def literal_generate_args(generate_args: List[str]) -> List[str]:
+    """fairseq-generate's arguments as they must be given for fairseq to read them as typed,
+    whatever a path holds: fairseq turns every option into a Hydra override and resolves the
+    config twice (so ``${`` is escaped, :func:`.processes.escape_interpolations`; not in
+    ``--user-dir``, which it also imports as given), and splits ``--path`` at ``:`` into an
+    ensemble (a checkpoint whose path holds ``:`` is given by its name, from its folder: the
+    caller changes into it, so the other paths must then be absolute; DATA is made so)."""
+    from .processes import escape_interpolations
+
+    literal, previous = [], None
+    for argument in generate_args:
+        if previous == "--path" and os.pathsep in argument and Path(argument).is_file():
+            argument = Path(argument).name
+        literal.append(argument if previous == "--user-dir" else escape_interpolations(argument))
+        previous = argument
+    return literal
+
+
+def checkpoint_folder(generate_args: List[str]) -> Optional[Path]:
+    """The folder to decode from: that of a ``--path`` holding ``:`` (see :func:`literal_generate_args`)."""
+    for option, value in zip(generate_args, generate_args[1:]):
+        if option == "--path" and os.pathsep in value and Path(value).is_file():
+            return Path(value).absolute().parent
+    return None
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -31,7 +58,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--suffix", default="")
     args = parser.parse_args(argv[:cut])
     generate_args = argv[cut + 1:]
-    data = Path(generate_args[0])
+    data = Path(generate_args[0]).absolute()
+    folder = checkpoint_folder(generate_args)
+    out_root = Path(args.out).absolute()
+    generate_args = literal_generate_args([str(data)] + generate_args[1:])
+    if folder is not None:
+        os.chdir(folder)
 
     # fairseq's parsers read --user-dir from sys.argv to import the plugin's task and options
     sys.argv = [sys.argv[0]] + generate_args
@@ -44,12 +76,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     from ..tables.runs import write_timing
 
     for subset in args.subsets:
-        out = Path(args.out) / f"{subset}{args.suffix}"
+        out = out_root / f"{subset}{args.suffix}"
         out.mkdir(parents=True, exist_ok=True)
         parser = options.get_generation_parser()
         parser.add_argument("--arch", "-a", metavar="ARCH", default="wav2vec2")  # as fairseq_cli.generate.cli_main
-        parsed = options.parse_args_and_arch(parser, generate_args + [
-            "--gen-subset", subset, "--results-path", str(out), "--decoding-output", str(out)])
+        parsed = options.parse_args_and_arch(parser, generate_args + literal_generate_args([
+            "--gen-subset", subset, "--results-path", str(out), "--decoding-output", str(out)]))
         started = time.perf_counter()
         generate_main(parsed)
         seconds = time.perf_counter() - started

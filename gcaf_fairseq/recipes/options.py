@@ -254,6 +254,21 @@ def _absolute(value: Optional[str]) -> Optional[Path]:
     return None if value is None else Path(value).expanduser().absolute()
 
 
+def check_overrides(parser: argparse.ArgumentParser, overrides: Sequence[str]) -> None:
+    """Refuse, before anything runs, what follows ``--`` and is not a Hydra override: a recipe
+    option there (``-- optimization.max_update=20 --dry-run``) would otherwise be handed to
+    every training as an override, and the recipe would run for real."""
+    own = {option for action in parser._actions for option in action.option_strings}
+    for item in overrides:
+        name = item.split("=", 1)[0]
+        if name in own:
+            raise OptionError(f"{name} comes after --, where only Hydra overrides for the trainings go "
+                              f"(key=value): put it before --")
+        if item.startswith("-"):
+            raise OptionError(f"{item!r} after -- is not a Hydra override (key=value, +key=value, ~key): "
+                              "recipe options go before --")
+
+
 def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
     """Parse a recipe's command line (``OptionError`` or argparse's exit for bad options)."""
     from ..tables.published import table_names
@@ -265,6 +280,7 @@ def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
         cut = argv.index("--")
         argv, overrides = argv[:cut], argv[cut + 1:]
     parser = build_parser(benchmark)
+    check_overrides(parser, overrides)
     args = parser.parse_args(argv)
     if args.seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {args.seeds}")

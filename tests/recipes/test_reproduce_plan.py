@@ -214,8 +214,12 @@ def test_lm_rows_without_an_lm_are_reported_not_dropped(tmp_path, encoder):
 
 
 def test_a_row_without_its_llm_is_written_as_skipped(tmp_path, encoder):
-    argv = ["--out", str(tmp_path / "out"), "--w2v", "/w.pt", "--text-encoder", str(encoder), "--llm", "/m/13b",
-            "--librispeech", "/ls", "--librilight", "/ll", "--tables", "gcaf-table5", "--systems", "D5", "D6", "D7", "--seeds", "1", "--stage", "2-4"]
+    for folder in ("13b", "ls", "ll"):  # a recipe that runs checks its paths first
+        (tmp_path / folder).mkdir()
+    (tmp_path / "w.pt").write_bytes(b"")
+    argv = ["--out", str(tmp_path / "out"), "--w2v", str(tmp_path / "w.pt"), "--text-encoder", str(encoder),
+            "--llm", str(tmp_path / "13b"), "--librispeech", str(tmp_path / "ls"), "--librilight", str(tmp_path / "ll"),
+            "--tables", "gcaf-table5", "--systems", "D5", "D6", "D7", "--seeds", "1", "--stage", "2-4"]
     stream = io.StringIO()
     run_recipe(parse_options("librilight", argv), stream=stream)  # nothing to generate, embed or train
     assert "[stage 4] run: # not trained (no 7B LLM given" in stream.getvalue()

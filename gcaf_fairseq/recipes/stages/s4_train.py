@@ -15,7 +15,7 @@ from typing import List
 from ...resources import PLUGIN_DIR, config_dir
 from ...tables.runs import RunFileError, read_run, training_state
 from ..plan import PlannedRun, context_need, system_overlay, system_overrides
-from ..processes import hydra_path, hydra_train_command
+from ..processes import hydra_data, hydra_path, hydra_train_command
 from ..options import STAGES
 from ..runner import Step
 from .common import empty_folder, skip_run, write_run_json
@@ -38,8 +38,7 @@ def label_files(data: Path, subset: str, task: str) -> List[Path]:
 def train_overrides(recipe, run: PlannedRun) -> List[str]:
     """The hydra overrides of one run (recorded in its run.json)."""
     layout, need = recipe.layout, context_need(run)
-    overrides = [hydra_path("task.data", layout.data_dir(run.dataset, run.task)),
-                 hydra_path("model.w2v_path", recipe.options.w2v)]
+    overrides = hydra_data(layout.data_dir(run.dataset, run.task)) + [hydra_path("model.w2v_path", recipe.options.w2v)]
     overrides += system_overrides(run)[:1] + [f"common.seed={run.seed}"]
     if run.dataset == "librilight":
         overrides.append(f"dataset.train_subset={layout.train_subset(run)}")
