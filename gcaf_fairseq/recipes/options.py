@@ -146,6 +146,11 @@ def build_parser(benchmark: str) -> argparse.ArgumentParser:
     parser.add_argument("--llm-max-new-tokens", type=int, default=256,
                         help="gcaf-generate-context --max-new-tokens (256: the papers')")
     parser.add_argument("--seeds", type=int, default=3, help="fine-tunings per cell (seeds 1..N)")
+    parser.add_argument("--max-empty-context", type=float, default=0.01, metavar="SHARE",
+                        help="the largest share of a split's utterances that should have context (a previous "
+                        "utterance; their own text for C3/C4) and have none in a store (an LLM that wrote nothing, an "
+                        "empty text) that is accepted, with a warning and a footnote in the table; above it the "
+                        "recipe stops, naming the store")
     tables = BENCHMARK_TABLES[benchmark]
     parser.add_argument("--tables", nargs="+", default=list(tables), metavar="NAME",
                         help=f"tables to build ({', '.join(tables)}); default: all of them")
@@ -248,6 +253,7 @@ class RecipeOptions:
     lexicon: Optional[Path]
     datasets: Dict[str, Optional[Path]]
     overrides: List[str]
+    max_empty_context: float = 0.01
 
 
 def _absolute(value: Optional[str]) -> Optional[Path]:
@@ -284,6 +290,8 @@ def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {args.seeds}")
+    if not 0 <= args.max_empty_context <= 1:
+        raise OptionError(f"--max-empty-context is a share between 0 and 1 (0.01 = 1%), got {args.max_empty_context}")
     if args.parallel < 1:
         raise OptionError(f"--parallel must be at least 1, got {args.parallel}")
     tables = table_names(args.tables)
@@ -326,4 +334,5 @@ def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
         stages=parse_stages(args.stage, args.stop_stage), dry_run=args.dry_run, quiet_plan=args.quiet_plan, cpu=args.cpu, smoke=args.smoke,
         gpus=0 if args.cpu else args.gpus, precision=args.precision, slurm=args.slurm, parallel=args.parallel, gpu_seconds=args.gpu_seconds,
         lm=_absolute(args.lm), lexicon=_absolute(args.lexicon), datasets=datasets, overrides=overrides,
+        max_empty_context=args.max_empty_context,
     )

@@ -26,6 +26,7 @@ def run_recipe(options: RecipeOptions, stream=None) -> Runner:
     check_paths(options)
     with OutLock(options.out):
         runner = Runner(options.out, False, options.parallel, stream)
+        recipe.hash_cache = runner.cache  # model and store digests in run.json: hashed once, with the inputs'
         _run_stages(recipe, runner, [])
     return runner
 
@@ -37,8 +38,12 @@ def _run_stages(recipe: Recipe, runner: Runner, warnings: List[str]) -> None:
             runner.say(line, log=not options.dry_run)
     for stage in options.stages:
         module = STAGES[stage]
-        runner.run_stage(stage, module.steps(recipe), parallel=options.parallel if stage == 4 else 1,
-                         name=module.NAME)
+        steps = module.steps(recipe)  # may find what to warn of (a store with some empty context) ...
+        for line in recipe.take_notices():
+            runner.say(line)
+        runner.run_stage(stage, steps, parallel=options.parallel if stage == 4 else 1, name=module.NAME)
+        for line in recipe.take_notices():  # ... and so may its steps
+            runner.say(line)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -31,8 +31,8 @@ from ..systems import knobs_equal
 from .cells import CellSpec, Measure, RougeMeasure, cell_spec, left_out
 from .published import TABLES, PublishedTable, table_names
 from .runs import (
-    Problem, Run, TrainingState, find_runs, measure, rouge_rows, run_files, subset_spellings,
-    training_state,
+    CONTEXT_KEYS, Problem, Run, TrainingState, context_warnings, find_runs, measure, rouge_rows, run_files,
+    subset_spellings, training_state,
 )
 
 FIGURE_TABLE = "ca-fig3"
@@ -84,7 +84,7 @@ def _measure_cell(index: RunIndex, spec: Measure, expected_seeds: Optional[int],
                 index.ignored[run.folder] = f"seed {run.seed} is not among the seeds built (--seeds {expected_seeds}: " \
                                             f"1..{expected_seeds})"
         runs = [run for run in runs if 1 <= run.seed <= expected_seeds]
-    values, missing = [], []
+    values, missing, warnings = [], [], []
     by_seed: Dict[int, List[Run]] = defaultdict(list)
     for run in runs:
         by_seed[run.seed].append(run)
@@ -99,11 +99,12 @@ def _measure_cell(index: RunIndex, spec: Measure, expected_seeds: Optional[int],
         index.used[run.folder].append(where)
         result = measure(run, index.states[run.folder], spec.subset, spec.lm, spec.metric)
         entry = {"seed": seed, "run": run.folder, "files": result.files,
-                 "notes": index.states[run.folder].notes + run.notes + result.notes}
+                 "notes": index.states[run.folder].notes + run.notes + result.notes, **_context_of(run)}
         if result.value is None:
             missing.append({**entry, "reason": result.reason})
         else:
             values.append({**entry, "value": result.value})
+            warnings += [{"seed": seed, "run": run.folder, "warning": line} for line in context_warnings(run)]
     if not runs:
         missing.append({"seed": None, "run": None, "files": {}, "reason": "not trained: no run folder with these "
                         f"coordinates ({_describe(spec)})"})
@@ -115,7 +116,18 @@ def _measure_cell(index: RunIndex, spec: Measure, expected_seeds: Optional[int],
                         f"{', '.join(str(seed) for seed in sorted(by_seed))})"})
     mean, std = _statistics([entry["value"] for entry in values])
     return {"mean": mean, "std": std, "n": len(values), "seeds": [entry["seed"] for entry in values],
-            "values": values, "missing": missing, "measure": spec.as_dict()}
+            "values": values, "missing": missing, "warnings": warnings, "measure": spec.as_dict()}
+
+
+def _context_of(run: Run) -> Dict[str, Any]:
+    """``{"context": ...}``: the text encoder, LLM and stores the run's run.json says it read
+    (store paths as paths, linked relative to the table), or nothing."""
+    context = {key: run.raw[key] for key in CONTEXT_KEYS if run.raw.get(key)}
+    if "context_stores" in context:
+        context["context_stores"] = [{**store, "path": Path(store["path"]),
+                                      **({"texts": Path(store["texts"])} if store.get("texts") else {})}
+                                     for store in context["context_stores"]]
+    return {"context": context} if context else {}
 
 
 def _spec_dict(spec: CellSpec) -> Dict[str, Any]:
@@ -139,7 +151,9 @@ def _slue_cell(index: RunIndex, spec: CellSpec, expected_seeds: Optional[int], w
                             f" {entry['reason']}"}
         for name, cell in components.items() for entry in cell["missing"]
     ]
-    cell = {"mean": None, "std": None, "n": 0, "seeds": [], "values": [], "missing": missing,
+    warnings = [{**entry, "warning": f"{name}: {entry['warning']}"}
+                for name, cell in components.items() for entry in cell["warnings"]]
+    cell = {"mean": None, "std": None, "n": 0, "seeds": [], "values": [], "missing": missing, "warnings": warnings,
             "components": components, "measure": {name: cell["measure"] for name, cell in components.items()}}
     if any(component["n"] == 0 for component in components.values()):
         return cell
@@ -184,6 +198,7 @@ def _rouge_cell(index: RunIndex, spec: RougeMeasure, where: str) -> Dict[str, An
                             "reason": f"no ROUGE run has a row for {spec.row} ({folders})"})
     mean, std = _statistics([entry["value"] for entry in values])
     return {"mean": mean, "std": std, "n": len(values), "seeds": [], "values": values, "missing": missing,
+            "warnings": [],
             "measure": spec.as_dict()}
 
 
@@ -230,7 +245,7 @@ def build_table(name: str, index: RunIndex, expected_seeds: Optional[int] = None
             reason = left_out(spec, systems, splits)
             if reason is not None:
                 cells[(row.key, column.key)] = {
-                    "mean": None, "std": None, "n": 0, "seeds": [], "values": [], "status": "left out",
+                    "mean": None, "std": None, "n": 0, "seeds": [], "values": [], "warnings": [], "status": "left out",
                     "missing": [{"seed": None, "run": None, "files": {}, "reason": reason}],
                     "measure": _spec_dict(spec), "published": table.published(row.key, column.key), "difference": None}
                 continue
@@ -269,15 +284,18 @@ def _published_text(value: Optional[float], decimals: int) -> str:
     return "not published" if value is None else f"{value:.{decimals}f}"
 
 
-def _cell_markdown(cell: Dict[str, Any], column, footnotes: List[int]) -> str:
+def _cell_markdown(cell: Dict[str, Any], column, footnotes: List[int], warnings: List[str] = ()) -> str:
     decimals = column.decimals
     marks = "".join(f"[{number}]" for number in footnotes)
+    warned = "".join(f"[{mark}]" for mark in warnings)
     paper = f"paper {_published_text(cell['published'], column.paper_decimals)}"
     if cell["status"] == "left out":
         return f"— left out {marks}; {paper}"
     if cell["mean"] is None:
         return f"— missing {marks}; {paper}"
     text = f"{_number(cell['mean'], decimals)} ± {_number(cell['std'], decimals)} (n={cell['n']})"
+    if warned:
+        text += f" context {warned}"
     if cell["status"] == "partial":
         text += f" partial {marks}"
     text += f"; {paper}"
@@ -308,6 +326,7 @@ def render_markdown(built: BuiltTable, out_dir: Path) -> str:
     lines.append("| " + " | ".join(_escape(text) for text in header) + " |")
     lines.append("|" + "---|" * len(header))
     missing_lines: List[str] = []
+    warning_lines: List[str] = []
     group = None
     for row in table.rows:
         if row.group and row.group != group:
@@ -324,10 +343,19 @@ def render_markdown(built: BuiltTable, out_dir: Path) -> str:
                     [f"seed {entry['seed']}"] if entry.get("seed") is not None else [])
                 where_text = f" ({', '.join(where)})" if where else ""
                 missing_lines.append(f"{number}. {_row_title(row)} / {column.label}{where_text}: {entry['reason']}")
-            texts.append(_cell_markdown(cell, column, numbers))
+            marks = []
+            for entry in cell.get("warnings", []):
+                marks.append(f"c{len(warning_lines) + 1}")
+                warning_lines.append(f"{marks[-1]}. {_row_title(row)} / {column.label} (`{_link(entry['run'], out_dir)}`, "
+                                     f"seed {entry['seed']}): {entry['warning']}")
+            texts.append(_cell_markdown(cell, column, numbers, marks))
         lines.append("| " + " | ".join(_escape(text) for text in texts) + " |")
     lines += ["", f"## Missing results ({len(missing_lines)})", ""]
     lines += missing_lines or ["None: every cell has every result."]
+    if warning_lines:
+        lines += ["", f"## Context warnings ({len(warning_lines)})", "",
+                  "Runs that read stores in which some utterances that should have context have none (below the "
+                  "recipe's --max-empty-context): their cells are marked [cN].", ""] + warning_lines
     run_notes = sorted({note for cell in built.cells.values() for entry in cell["values"]
                         for note in entry.get("notes", []) if note})
     if run_notes:

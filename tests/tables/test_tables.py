@@ -613,3 +613,28 @@ def test_a_missing_or_empty_runs_dir_is_an_error_naming_it(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([str(tmp_path / "empty")])
     assert exit_.value.code == 2 and f"{tmp_path / 'empty'}: no run folder" in capsys.readouterr().err
+
+
+def test_a_run_with_some_empty_context_gets_a_footnote_and_its_cell_links_the_context_it_read(tmp_path):
+    runs = tmp_path / "runs"
+    store = tmp_path / "context" / "train_1h.P4-13B.cls"
+    context = {"text_encoder": {"folder": "/models/bert", "fingerprint": "aa"},
+               "llm_model": {"size": "13B", "backend": "hf", "folder": "/models/13b", "fingerprint": "bb"},
+               "context_stores": [{"path": str(store), "sha256": "cc", "encoder": "/models/bert", "texts": None,
+                                   "should_have_context": 150, "without_context": 2,
+                                   "first_without_context": ["u7", "u9"]}]}
+    write_run(runs / "E_1", {"dataset": "librilight", "split": "1h", "system": "E", "seed": 1, **context},
+              {"dev_other": {"wer": 25.0}})
+    built = collect(runs, tmp_path / "out", ["gcaf-table6"]).tables["gcaf-table6"]
+    cell = built.cell("E", "wer")
+    assert cell["status"] == "filled" and [entry["warning"] for entry in cell["warnings"]] == [
+        "2 of 150 utterances that should have context have none in train_1h.P4-13B.cls (first: u7, u9)"]
+    markdown = (tmp_path / "out" / "tables" / "gcaf-table6.md").read_text()
+    assert "25.00 ± n/a (n=1) context [c1]; paper 24.9" in markdown and "## Context warnings (1)" in markdown
+    assert "c1. E Generative context-aware / WER (`../../runs/E_1`, seed 1): 2 of 150" in markdown
+    document = json.loads((tmp_path / "out" / "tables" / "gcaf-table6.json").read_text())
+    linked = document["rows"][1]["cells"]["wer"]["values"][0]["context"]
+    assert linked["llm_model"]["fingerprint"] == "bb" and linked["text_encoder"]["folder"] == "/models/bert"
+    assert linked["context_stores"][0]["path"] == "../../context/train_1h.P4-13B.cls"  # relative to the table
+    clean = collect(runs, tmp_path / "out", ["gcaf-table6"]).tables["gcaf-table6"].cell("D4", "wer")
+    assert clean["warnings"] == []

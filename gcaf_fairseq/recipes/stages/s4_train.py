@@ -14,6 +14,7 @@ from typing import List
 
 from ...resources import PLUGIN_DIR, config_dir
 from ...tables.runs import RunFileError, read_run, training_state
+from ..context_check import check_coverage, recipe_coverages, run_context
 from ..plan import PlannedRun, context_need, system_overlay, system_overrides
 from ..processes import hydra_data, hydra_path, hydra_train_command
 from ..options import STAGES
@@ -102,12 +103,29 @@ def finished_training(folder: Path):
     return check
 
 
+def checked_context(recipe) -> dict:
+    """The coverage of every store the runs read, checked before any training reads one
+    (:mod:`..context_check`: an error above ``--max-empty-context``, else a warning); none
+    with ``--dry-run``, which makes no store."""
+    if recipe.options.dry_run:
+        return {}
+    coverages = recipe_coverages(recipe)
+    for coverage in coverages.values():
+        warning = check_coverage(coverage, recipe.options.max_empty_context)
+        if warning:
+            recipe.notice(NUMBER, warning)
+    return coverages
+
+
 def steps(recipe) -> List[Step]:
     result = []
+    coverages = checked_context(recipe)
     for run in recipe.plan.runs:
         folder = recipe.layout.run_folder(run)
         coordinates = run.run_file(train_overrides(recipe, run), recipe.max_update(run.config_name))
         reason = recipe.missing_llm(run)
+        if not reason and coverages:
+            coordinates.update(run_context(recipe, run, coverages))
         if reason:
             result.append(Step(NUMBER, None, [folder / "skipped.json"], settings={"coordinates": coordinates},
                                text=f"not trained ({reason}): write {folder}/run.json and skipped.json",
