@@ -22,18 +22,20 @@ from typing import List, Optional
 
 def literal_generate_args(generate_args: List[str]) -> List[str]:
     """fairseq-generate's arguments as they must be given for fairseq to read them as typed,
-    whatever a path holds: fairseq turns every option into a Hydra override and resolves the
-    config twice (so ``${`` is escaped, :func:`.processes.escape_interpolations`; not in
-    ``--user-dir``, which it also imports as given), and splits ``--path`` at ``:`` into an
+    whatever a path holds: fairseq turns every option into a single-quoted Hydra override
+    (quotes escaped, backslashes not: :func:`.processes.backslashes_before_quotes`) and
+    resolves the config twice (so ``${`` is escaped, :func:`.processes.escape_interpolations`);
+    not ``--user-dir``, which it also imports as given. It splits ``--path`` at ``:`` into an
     ensemble (a checkpoint whose path holds ``:`` is given by its name, from its folder: the
     caller changes into it, so the other paths must then be absolute; DATA is made so)."""
-    from .processes import escape_interpolations
+    from .processes import backslashes_before_quotes, escape_interpolations
 
     literal, previous = [], None
     for argument in generate_args:
         if previous == "--path" and os.pathsep in argument and Path(argument).is_file():
             argument = Path(argument).name
-        literal.append(argument if previous == "--user-dir" else escape_interpolations(argument))
+        literal.append(argument if previous == "--user-dir" or argument.startswith("--") else
+                       escape_interpolations(backslashes_before_quotes(argument)))
         previous = argument
     return literal
 

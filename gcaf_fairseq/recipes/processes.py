@@ -218,20 +218,28 @@ def hydra_quote(value, resolutions: int = 2) -> str:
     setting (Hydra composes the config; fairseq-hydra-train resolves it into a new config,
     which resolves again when read), once for Hydra's own ``hydra.*`` settings. ``${`` is
     escaped for each: ``\${`` reads as a literal ``${``, ``\\\${`` as ``\${``."""
-    text = str(value)
-    # a backslash right before a quote, or at the end, would escape the quote: double it
-    text = re.sub(r"(\\+)(?='|$)", lambda match: match.group(1) * 2, text)
-    text = text.replace("'", "\\'")
+    text = backslashes_before_quotes(str(value)).replace("'", "\\'")
     return "'" + escape_interpolations(text, resolutions) + "'"
+
+
+def backslashes_before_quotes(text: str) -> str:
+    """``text`` with the backslashes right before a quote, or at the end (before the closing
+    quote), doubled: Hydra's grammar reads ``\\'`` as an escaped quote."""
+    return re.sub(r"(\\+)(?='|$)", lambda match: match.group(1) * 2, text)
 
 
 def escape_interpolations(text: str, resolutions: int = 2) -> str:
     r"""``text`` with every ``${`` escaped so that it reads as a literal ``${`` after OmegaConf
-    resolved it ``resolutions`` times (``\${`` for one, ``\\\${`` for two)."""
-    escape = "${"
-    for _ in range(resolutions):
-        escape = _escape_once(escape)
-    return str(text).replace("${", escape)
+    resolved it ``resolutions`` times (``\${`` for one, ``\\\${`` for two); backslashes right
+    before it are part of what is escaped (OmegaConf reads ``\\${`` as a backslash and an
+    interpolation)."""
+    def escape(match: "re.Match") -> str:
+        literal = match.group(0)
+        for _ in range(resolutions):
+            literal = _escape_once(literal)
+        return literal
+
+    return re.sub(r"\\*\$\{", escape, str(text))
 
 
 def _escape_once(literal: str) -> str:
