@@ -296,3 +296,18 @@ def test_recipe_needs_a_text_encoder_for_text_rows(tmp_path):
                                            "--dry-run"])
     with pytest.raises(ValueError, match="rows C1, C2, C3, C4 embed context texts: give --text-encoder"):
         Recipe(options)
+
+
+def test_each_dataset_gets_its_own_context_logs(tmp_path, encoder):
+    """Generating and embedding VoxCeleb's and VoxPopuli's context used to log both into
+    context/voxceleb/*.log."""
+    _, printed = dry_run("slue", tmp_path / "out", encoder, "--tables", "gcaf-table8", "--systems", "E", "C1",
+                         "--seeds", "1", "--stage", "2-3")
+    logs = {}
+    for line in printed.splitlines():
+        match = re.search(r"--(?:texts|utterances) (\S+?)/(voxceleb|voxpopuli)/.* >> (\S+)/(voxceleb|voxpopuli)/"
+                          r"(\w+)\.log 2>&1$", line)
+        if match:
+            assert match.group(2) == match.group(4), line  # a dataset's step logs under its own folder
+            logs.setdefault(match.group(4), set()).add(match.group(5))
+    assert logs == {"voxceleb": {"generate_context", "embed_context"}, "voxpopuli": {"generate_context", "embed_context"}}
