@@ -85,11 +85,13 @@ def check_coverage(coverage: Coverage, max_share: float) -> Optional[str]:
         return None
     if coverage.share > max_share:
         raise ContextError(
-            f"{coverage.describe()}, more than --max-empty-context {100 * max_share:g}%; first: {coverage.first_ids()}. "
+            f"{coverage.describe()}, more than --max-empty-context {100 * max_share:g}%; "
+            f"first: {coverage.first_ids()}. "
             "A system would train on "
             f"context it does not have: look at the texts embedded, {coverage.texts or 'its texts'} (an LLM that wrote "
             "nothing? an empty transcript?), fix them and rerun, or raise --max-empty-context to accept it")
-    return (f"{coverage.describe()}, accepted (--max-empty-context {100 * max_share:g}%); first: {coverage.first_ids()}; "
+    return (f"{coverage.describe()}, accepted (--max-empty-context {100 * max_share:g}%); "
+            f"first: {coverage.first_ids()}; "
             "the table marks the cells of the runs that read it")
 
 

@@ -298,13 +298,16 @@ class Runner:
         consecutive plain steps that are to run (trainings) side by side."""
         batches: List[List[Step]] = []
         for step in steps:
-            previous = batches[-1][0] if batches else None
-            if previous is not None and ((step.batch is not None and (previous.batch, previous.log) == (step.batch, step.log))
-                                         or (step.group is not None and previous.group == step.group)):
-                batches[-1].append(step)
-            elif (parallel > 1 and previous is not None and step.group is None and step.batch is None
-                  and previous.group is None and previous.batch is None and len(batches[-1]) < parallel
-                  and states[id(step)][0] is None and states[id(previous)][0] is None):
+            first = batches[-1][0] if batches else None
+            if first is None:
+                batches.append([step])
+                continue
+            plain = step.batch is None and step.group is None and first.batch is None and first.group is None
+            together = ((step.batch is not None and (step.batch, step.log) == (first.batch, first.log))
+                        or (step.group is not None and step.group == first.group)
+                        or (parallel > 1 and plain and len(batches[-1]) < parallel
+                            and states[id(step)][0] is None and states[id(first)][0] is None))
+            if together:
                 batches[-1].append(step)
             else:
                 batches.append([step])

@@ -81,8 +81,8 @@ def _measure_cell(index: RunIndex, spec: Measure, expected_seeds: Optional[int],
     if expected_seeds is not None:  # seeds 1..N exactly: a run of another seed (an earlier command's) is not used
         for run in runs:
             if not 1 <= run.seed <= expected_seeds:
-                index.ignored[run.folder] = f"seed {run.seed} is not among the seeds built (--seeds {expected_seeds}: " \
-                                            f"1..{expected_seeds})"
+                index.ignored[run.folder] = (f"seed {run.seed} is not among the seeds built "
+                                             f"(--seeds {expected_seeds}: 1..{expected_seeds})")
         runs = [run for run in runs if 1 <= run.seed <= expected_seeds]
     values, missing, warnings = [], [], []
     by_seed: Dict[int, List[Run]] = defaultdict(list)
@@ -346,8 +346,8 @@ def render_markdown(built: BuiltTable, out_dir: Path) -> str:
             marks = []
             for entry in cell.get("warnings", []):
                 marks.append(f"c{len(warning_lines) + 1}")
-                warning_lines.append(f"{marks[-1]}. {_row_title(row)} / {column.label} (`{_link(entry['run'], out_dir)}`, "
-                                     f"seed {entry['seed']}): {entry['warning']}")
+                where = f"`{_link(entry['run'], out_dir)}`, seed {entry['seed']}"
+                warning_lines.append(f"{marks[-1]}. {_row_title(row)} / {column.label} ({where}): {entry['warning']}")
             texts.append(_cell_markdown(cell, column, numbers, marks))
         lines.append("| " + " | ".join(_escape(text) for text in texts) + " |")
     lines += ["", f"## Missing results ({len(missing_lines)})", ""]

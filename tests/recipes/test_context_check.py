@@ -53,7 +53,8 @@ def test_only_utterances_that_should_have_context_count(tmp_path):
     assert "first: s1-0002, s2-0002" in message and f"{tmp_path / 't.gen.jsonl'}" in message
     warning = check_coverage(coverage, 0.5)
     assert warning.startswith(f"{store}: 2 of 5") and "accepted (--max-empty-context 50%)" in warning
-    full = write_store(tmp_path / "full.cls", {uid: 1 for uid in ("s1-0001", "s1-0002", "s1-0003", "s2-0001", "s2-0002")})
+    full = write_store(tmp_path / "full.cls",
+                       {uid: 1 for uid in ("s1-0001", "s1-0002", "s1-0003", "s2-0001", "s2-0002")})
     assert check_coverage(context_coverage(full, tmp_path / "t.utterances.jsonl", "prev"), 0.0) is None
 
 

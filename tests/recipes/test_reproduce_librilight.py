@@ -28,7 +28,8 @@ SEEDS = 2
 def tiny_llm(corpus, tmp_path_factory):
     from gcaf_demo.tiny_llm import train_tiny_llm
 
-    return train_tiny_llm(corpus, tmp_path_factory.mktemp("llm"), steps=40).folder  # 5 steps write only empty titles: the recipe refuses them
+    # 40 steps: after 5 it writes only empty titles, which the recipe refuses (test_recipe_probes.py)
+    return train_tiny_llm(corpus, tmp_path_factory.mktemp("llm"), steps=40).folder
 
 
 def files_under(folder: Path) -> dict:

@@ -31,7 +31,7 @@ def test_table8_ner_and_sentiment_end_to_end(tmp_path, speech_clips, w2v_checkpo
 
     started = time.perf_counter()
     releases = build_slue_releases(tmp_path / "slue", lambda index: clip(speech_clips, index), PHRASES)
-    llm = train_tiny_llm(corpus, tmp_path / "llm", steps=40).folder  # 5 steps write only empty titles: the recipe refuses them
+    llm = train_tiny_llm(corpus, tmp_path / "llm", steps=40).folder  # after 5 steps: empty titles, refused
     out = tmp_path / "out"
     command = ["bash", str(ROOT / "scripts" / "reproduce_slue.sh"), "--out", str(out), "--w2v", str(w2v_checkpoint),
                "--text-encoder", str(demo_text_encoder()), "--llm", str(llm), "--llm-max-new-tokens", "12",

@@ -31,7 +31,8 @@ def steps(recipe) -> List[Step]:
                            log=layout.context_dir(dataset) / "embed_context.log", name=f"embed {store.name}"))
     for dataset, subset, kind, pooling in recipe.context_stores():
         store, table = layout.store_file(dataset, subset, kind, pooling), layout.utterances(dataset, subset)
-        result.append(Step(NUMBER, None, [], inputs=[store, table], settings={"max_empty_context": options.max_empty_context},
+        result.append(Step(NUMBER, None, [], inputs=[store, table],
+                           settings={"max_empty_context": options.max_empty_context},
                            text=f"check the context coverage of {store}", name=f"check {store.name}",
                            action=_check(recipe, store, table, kind, layout.texts_file(dataset, subset, kind))))
     return result
