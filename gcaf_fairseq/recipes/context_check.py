@@ -72,6 +72,8 @@ def context_coverage(store_path: Path, table_path: Path, kind: str, texts: Optio
     from ..data.context_store import ContextStore
     from ..data.utterance_table import read_utterance_table
 
+    if not Path(store_path).is_file():
+        raise ContextError(f"{store_path}: no such context store: run stage 3 (embed) first")
     store = ContextStore(str(store_path), check_values=False)
     rows_of = dict(zip(store.ids, store.lengths.tolist()))
     expected = [row["id"] for row in read_utterance_table(table_path) if should_have_context(row, kind)]

@@ -5,14 +5,21 @@ the seeds of its runs, beside the paper's number and the difference (ours - pape
 one seed the std is ``n/a``. A cell whose runs are missing a result is listed with each
 reason; a cell with some results and some missing ones is *partial* (its mean is over the
 results it has). The SLUE score of a cell is :func:`gcaf_fairseq.scoring.slue_score.slue_score`
-of the four component means; its std is over the seeds that all four components share.
+of the four component means; its std is over the seeds that all four components share. With
+``expected_seeds`` N a cell is built from seeds 1..N exactly (another seed's run is not used,
+and ``runs.json`` says why); a cell outside a recipe's ``--systems`` / ``--splits`` is *left
+out*, with that reason; a cell whose runs read a context store in which some utterances that
+should have context have none (their ``run.json``'s ``context_stores``) gets a footnote
+``[cN]``. Each number has one source: WER is the decoding's ``SUBSET.wer.json``.
 
 Written per table, atomically, to ``OUT/tables/``: ``NAME.md`` (the paper's layout), ``NAME.csv``
 (the same layout, one column per cell field) and ``NAME.json`` (every cell with every run's
 value and links to the run's folder, run.json, config, train.log, checkpoint, decoding folder,
-decoded files and score file; paths relative to the JSON file's folder); ``ca-fig3.png`` for
-CA Fig. 3; ``runs.json`` (every run found, its state and the cells it fills; unused runs and
-unreadable run.json files) and ``index.md`` (a summary).
+decoded files, score file and the context it read -- text encoder, LLM, stores; paths relative
+to the JSON file's folder); ``ca-fig3.png`` for CA Fig. 3. Over every table of that folder,
+those built now and those built there before: ``runs.json`` (every run found, its state and
+the cells it fills; unused runs and unreadable run.json files), ``index.md`` (a summary) and
+``summary.json``.
 """
 
 import csv

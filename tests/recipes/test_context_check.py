@@ -58,6 +58,11 @@ def test_only_utterances_that_should_have_context_count(tmp_path):
     assert check_coverage(context_coverage(full, tmp_path / "t.utterances.jsonl", "prev"), 0.0) is None
 
 
+def test_a_store_not_made_yet_says_which_stage_makes_it(tmp_path):
+    with pytest.raises(ContextError, match=r"t\.cls: no such context store: run stage 3 \(embed\) first"):
+        context_coverage(tmp_path / "t.cls", tmp_path / "t.utterances.jsonl", "prev")
+
+
 def test_current_text_context_counts_every_utterance_with_a_text(tmp_path):
     rows = stream_rows("s1", 3) + stream_rows("blind", 2, blind=True)
     write_utterance_table(tmp_path / "t.utterances.jsonl", rows)
