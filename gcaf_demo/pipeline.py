@@ -27,7 +27,7 @@ from gcaf_fairseq.generation.runner import run_generation
 from gcaf_fairseq.generation.templates import build_template
 from gcaf_fairseq import systems as registry
 from gcaf_fairseq.data.atomic_files import write_text_atomically
-from gcaf_fairseq.recipes.processes import RunTimes, format_duration, hydra_path, hydra_train_command
+from gcaf_fairseq.recipes.processes import RunTimes, format_duration, hydra_data, hydra_path, hydra_train_command
 from gcaf_fairseq.recipes.runner import Runner, Step
 from gcaf_fairseq.resources import PLUGIN_DIR
 from gcaf_fairseq.tables.train_log import read_training_log
@@ -342,7 +342,7 @@ def run_system(
     save_dir = out_dir / "finetune" / run_name
     store = f"{out_dir / 'context'}/{{split}}.{spec.store_name}.cls"
     overrides = [
-        hydra_path("task.data", corpus_dir),
+        *hydra_data(corpus_dir),
         hydra_path("model.w2v_path", w2v_path),
         f"optimization.max_update={updates}",
         f"common.seed={seed}",

@@ -6,8 +6,10 @@ Example::
 
 Every folder under RUNS_DIR with a ``run.json`` is a run (the run-folder contract, including a
 minimal ``run.json`` for runs made by hand, is in ``gcaf_fairseq/tables/runs.py``). Writes
-``OUT/tables/NAME.md``, ``.csv`` and ``.json`` per table (``ca-fig3.png`` too), ``runs.json`` and
-``index.md``; prints a JSON summary on stdout. Missing results are marked in the tables with
+``OUT/tables/NAME.md``, ``.csv`` and ``.json`` per table (``ca-fig3.png`` too), and ``runs.json``,
+``index.md`` and ``summary.json`` over every table in ``OUT/tables`` (built now or before); prints
+this build's JSON summary on stdout. ``--seeds N`` builds from seeds 1..N exactly; ``--systems``
+and ``--splits`` (a recipe's) list the other cells as left out. Missing results are marked in the tables with
 their reason, never dropped. Exits with status 2 when a run.json could not be read or the
 figure could not be drawn (after writing everything else), with the list on stderr.
 """
@@ -21,6 +23,7 @@ from typing import Dict, List, Optional
 from .console import setup_logging
 from ..data.language_models import LM_ROLES
 from ..tables.builder import collect
+from .. import systems as registry
 from ..tables.published import TABLES
 
 
@@ -39,7 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--seeds", type=int, metavar="N",
-        help="seeds each cell should have: a cell with fewer run folders is listed as partial (default: no check)",
+        help="build every cell from seeds 1..N exactly: a cell with fewer is partial, a run of another seed is not "
+        "used (listed in runs.json). Default: every seed found",
+    )
+    parser.add_argument(
+        "--systems", nargs="+", metavar="ROW",
+        help="only the cells of these rows (as the recipes' --systems): the others are listed as left out",
+    )
+    parser.add_argument(
+        "--splits", nargs="+", metavar="SPLIT",
+        help="only the cells of these Libri-light splits (10m 1h 10h 100h) or SLUE tasks (voxceleb-asr voxpopuli-asr "
+        "voxpopuli-ner voxceleb-sentiment): the others are listed as left out",
     )
     parser.add_argument(
         "--lm", action="append", default=[], metavar="ROLE=FILE",
@@ -69,8 +82,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    systems = [registry.canonical(name) for name in args.systems] if args.systems else None
     try:
-        collection = collect(args.runs_dir, args.out or args.runs_dir, args.tables, args.seeds,
+        collection = collect(args.runs_dir, args.out or args.runs_dir, args.tables, args.seeds, systems, args.splits,
                              language_model_files(args.lm))
     except (FileNotFoundError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")

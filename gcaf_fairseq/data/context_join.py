@@ -112,7 +112,7 @@ def join_context_store(dataset, split: str, model_cfg, manifest: str, template: 
             f"context_use=injection needs a context embedding for every utterance of '{split}': "
             "set task.context_store (e.g. /data/ctx/{split}.p4.cls, written by gcaf-embed-context)"
         )
-    path = split_path(template, split, "context_store")
+    path = split_path(template, split)
     if not os.path.exists(path):
         if context_use == "aware":
             logger.warning(
@@ -166,7 +166,7 @@ def join_neighbour_audio(dataset, split: str, model_cfg, manifest: str, template
             )
         logger.info(f"{split}: no utterance table; the aware model needs no neighbours to decode")
         return ContextJoin(dataset)
-    path = split_path(template, split, "utterance_table")
+    path = split_path(template, split)
     if not os.path.exists(path):
         if injection:
             raise FileNotFoundError(f"utterance table {path} for split '{split}' does not exist (task.utterance_table={template})")
@@ -185,12 +185,12 @@ def join_neighbour_audio(dataset, split: str, model_cfg, manifest: str, template
     return ContextJoin(NeighbourAudioDataset(dataset, lookup, file_audio_dataset(dataset)), missing=len(lookup.missing))
 
 
-def split_path(template: str, split: str, option: str) -> str:
-    """``template`` with ``{split}`` filled in; ``option`` names the task option in the error."""
-    try:
-        return template.format(split=split)
-    except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(f"task.{option} '{template}' must be a path with only {{split}} to fill in") from error
+def split_path(template: str, split: str) -> str:
+    """``template`` with every ``{split}`` filled in, and nothing else: any other brace is part
+    of the path (a folder may be named ``${oc.env:HOME}`` or ``{a,b}``), so ``str.format``,
+    which would refuse or misread it, is not used. A path without ``{split}`` is the same file
+    for every subset."""
+    return template.replace("{split}", split)
 
 
 def first_items(items: Sequence[str], count: int = 5) -> str:

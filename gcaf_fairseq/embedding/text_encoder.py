@@ -24,7 +24,6 @@ store keeps the original record order. Texts longer than ``max_length`` tokens a
 truncated; they are counted, reported in the summary and the store metadata, and logged.
 """
 
-import datetime
 import logging
 import os
 import time
@@ -160,7 +159,9 @@ def embed_texts(
     ``pooling``: ``"cls"``, ``"sequence"`` or ``"cls-per-text"`` (see the module docstring); ``device``:
     ``"auto"`` (cuda when available), ``"cpu"``, ``"cuda:0"``, ...; ``dtype``: the encoder's
     compute dtype, one of :data:`DTYPES` (the store is always float16). ``meta`` is merged
-    into the store metadata (e.g. ``text_field``, ``source``).
+    into the store metadata (e.g. ``text_field``, ``source``). The metadata holds no creation
+    time: the same texts embedded by the same encoder give the same file, so a store made
+    again (it was truncated, say) leaves what the recipes made from it standing.
 
     Returns a summary: ``count``, ``n_empty`` (utterances without context), ``n_truncated``
     (texts), ``dim``, ``pooling``, ``out``, ``seconds``; for ``cls-per-text`` also
@@ -188,7 +189,6 @@ def embed_texts(
         "pooling": store_pooling,
         "max_length": max_length,
         "dtype": dtype,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **(meta or {}),
     }
     if text_lists:

@@ -20,6 +20,7 @@ results:
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -43,6 +44,34 @@ def lm_record(out: Path, role: str, parsed, hashes: Dict[str, str]) -> None:
                     hashes.get(parsed.decoder_lexicon), settings)
 
 
+def literal_generate_args(generate_args: List[str]) -> List[str]:
+    """fairseq-generate's arguments as they must be given for fairseq to read them as typed,
+    whatever a path holds: fairseq turns every option into a single-quoted Hydra override
+    (quotes escaped, backslashes not: :func:`.processes.backslashes_before_quotes`) and
+    resolves the config twice (so ``${`` is escaped, :func:`.processes.escape_interpolations`);
+    not ``--user-dir``, which it also imports as given. It splits ``--path`` at ``:`` into an
+    ensemble (a checkpoint whose path holds ``:`` is given by its name, from its folder: the
+    caller changes into it, so the other paths must then be absolute; DATA is made so)."""
+    from .processes import backslashes_before_quotes, escape_interpolations
+
+    literal, previous = [], None
+    for argument in generate_args:
+        if previous == "--path" and os.pathsep in argument and Path(argument).is_file():
+            argument = Path(argument).name
+        literal.append(argument if previous == "--user-dir" or argument.startswith("--") else
+                       escape_interpolations(backslashes_before_quotes(argument)))
+        previous = argument
+    return literal
+
+
+def checkpoint_folder(generate_args: List[str]) -> Optional[Path]:
+    """The folder to decode from: that of a ``--path`` holding ``:`` (see :func:`literal_generate_args`)."""
+    for option, value in zip(generate_args, generate_args[1:]):
+        if option == "--path" and os.pathsep in value and Path(value).is_file():
+            return Path(value).absolute().parent
+    return None
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv:
@@ -57,7 +86,12 @@ def main(argv: Optional[List[str]] = None) -> None:
                         "librispeech): written to each subset's lm.json")
     args = parser.parse_args(argv[:cut])
     generate_args = argv[cut + 1:]
-    data = Path(generate_args[0])
+    data = Path(generate_args[0]).absolute()
+    folder = checkpoint_folder(generate_args)
+    out_root = Path(args.out).absolute()
+    generate_args = literal_generate_args([str(data)] + generate_args[1:])
+    if folder is not None:
+        os.chdir(folder)
 
     # fairseq's parsers read --user-dir from sys.argv to import the plugin's task and options
     sys.argv = [sys.argv[0]] + generate_args
@@ -71,12 +105,12 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     hashes: Dict[str, str] = {}
     for subset in args.subsets:
-        out = Path(args.out) / f"{subset}{args.suffix}"
+        out = out_root / f"{subset}{args.suffix}"
         out.mkdir(parents=True, exist_ok=True)
         parser = options.get_generation_parser()
         parser.add_argument("--arch", "-a", metavar="ARCH", default="wav2vec2")  # as fairseq_cli.generate.cli_main
-        parsed = options.parse_args_and_arch(parser, generate_args + [
-            "--gen-subset", subset, "--results-path", str(out), "--decoding-output", str(out)])
+        parsed = options.parse_args_and_arch(parser, generate_args + literal_generate_args([
+            "--gen-subset", subset, "--results-path", str(out), "--decoding-output", str(out)]))
         generate_main(parsed)
         measured_file = out / f"{subset}.timing.json"
         try:

@@ -146,6 +146,11 @@ def build_parser(benchmark: str) -> argparse.ArgumentParser:
     parser.add_argument("--llm-max-new-tokens", type=int, default=256,
                         help="gcaf-generate-context --max-new-tokens (256: the papers')")
     parser.add_argument("--seeds", type=int, default=3, help="fine-tunings per cell (seeds 1..N)")
+    parser.add_argument("--max-empty-context", type=float, default=0.01, metavar="SHARE",
+                        help="the largest share of a split's utterances that should have context (a previous "
+                        "utterance; their own text for C3/C4) and have none in a store (an LLM that wrote nothing, an "
+                        "empty text) that is accepted, with a warning and a footnote in the table; above it the "
+                        "recipe stops, naming the store")
     tables = BENCHMARK_TABLES[benchmark]
     parser.add_argument("--tables", nargs="+", default=list(tables), metavar="NAME",
                         help=f"tables to build ({', '.join(tables)}); default: all of them")
@@ -301,10 +306,26 @@ class RecipeOptions:
         """(LM, lexicon) given for the ``role`` LM (:mod:`gcaf_fairseq.data.language_models`)."""
         return {"librispeech": (self.lm, self.lexicon), "slue-asr": (self.lm_asr, self.lexicon_asr),
                 "slue-ner": (self.lm_ner, self.lexicon_ner)}[role]
+    max_empty_context: float = 0.01
 
 
 def _absolute(value: Optional[str]) -> Optional[Path]:
     return None if value is None else Path(value).expanduser().absolute()
+
+
+def check_overrides(parser: argparse.ArgumentParser, overrides: Sequence[str]) -> None:
+    """Refuse, before anything runs, what follows ``--`` and is not a Hydra override: a recipe
+    option there (``-- optimization.max_update=20 --dry-run``) would otherwise be handed to
+    every training as an override, and the recipe would run for real."""
+    own = {option for action in parser._actions for option in action.option_strings}
+    for item in overrides:
+        name = item.split("=", 1)[0]
+        if name in own:
+            raise OptionError(f"{name} comes after --, where only Hydra overrides for the trainings go "
+                              f"(key=value): put it before --")
+        if item.startswith("-"):
+            raise OptionError(f"{item!r} after -- is not a Hydra override (key=value, +key=value, ~key): "
+                              "recipe options go before --")
 
 
 def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
@@ -318,9 +339,12 @@ def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
         cut = argv.index("--")
         argv, overrides = argv[:cut], argv[cut + 1:]
     parser = build_parser(benchmark)
+    check_overrides(parser, overrides)
     args = parser.parse_args(argv)
     if args.seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {args.seeds}")
+    if not 0 <= args.max_empty_context <= 1:
+        raise OptionError(f"--max-empty-context is a share between 0 and 1 (0.01 = 1%), got {args.max_empty_context}")
     if args.parallel < 1:
         raise OptionError(f"--parallel must be at least 1, got {args.parallel}")
     tables = table_names(args.tables)
@@ -387,4 +411,5 @@ def parse_options(benchmark: str, argv: Sequence[str]) -> RecipeOptions:
         calibrate=args.calibrate, calibration_updates=args.calibration_updates, slurm_time=args.slurm_time,
         slurm_account=args.slurm_account, slurm_constraint=args.slurm_constraint,
         slurm_settings=list(args.slurm_setting), launcher=args.launcher,
+        max_empty_context=args.max_empty_context,
     )

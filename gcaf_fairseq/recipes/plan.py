@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from ..tables.cells import cell_spec
+from ..tables.cells import cell_spec, left_out
 from ..tables.published import TABLES
 from .. import systems
 from ..systems import ContextNeed
@@ -130,10 +130,6 @@ class Plan:
     filtered_cells: int  # cells left out by --systems / --splits
 
 
-def _split_filter_key(dataset: str, task: str, split: str) -> str:
-    return split if dataset == "librilight" else f"{dataset}-{task}"
-
-
 def plan_runs(tables: List[str], seeds: int, systems: Optional[List[str]] = None,
               splits: Optional[List[str]] = None) -> Plan:
     """Every training run (x ``seeds``) and ROUGE run the cells of ``tables`` need, in table
@@ -147,20 +143,15 @@ def plan_runs(tables: List[str], seeds: int, systems: Optional[List[str]] = None
             for column in table.columns:
                 spec = cell_spec(name, row.key, column.key)
                 where = f"{name}: {row.key} / {column.key}"
+                if left_out(spec, systems, splits):
+                    filtered += 1
+                    continue
                 if spec.kind == "rouge":
-                    measure = spec.rouge
-                    if systems is not None or (splits is not None and "1h" not in splits):
-                        filtered += 1
-                        continue
                     cells += 1
+                    measure = spec.rouge
                     rouge.setdefault((measure.subset, measure.llm), RougeRun("librilight", measure.subset, measure.llm))
                     continue
                 measures = [spec.measure] if spec.kind == "measure" else [part for _, part in spec.components]
-                if any((systems is not None and measure.system not in systems)
-                       or (splits is not None and _split_filter_key(measure.dataset, measure.task, measure.split)
-                           not in splits) for measure in measures):
-                    filtered += 1
-                    continue
                 cells += 1
                 for measure in measures:
                     knobs = tuple(sorted(measure.required_knobs().items()))

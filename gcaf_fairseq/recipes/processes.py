@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Protocol
 
 from ..tables.train_log import updates_in_log_line
+from .hydra_alias import alias_command, hydra_run_dir, needs_alias
 
 
 def fairseq_command(name: str) -> str:
@@ -217,14 +218,28 @@ def hydra_quote(value, resolutions: int = 2) -> str:
     setting (Hydra composes the config; fairseq-hydra-train resolves it into a new config,
     which resolves again when read), once for Hydra's own ``hydra.*`` settings. ``${`` is
     escaped for each: ``\${`` reads as a literal ``${``, ``\\\${`` as ``\${``."""
-    text = str(value)
-    # a backslash right before a quote, or at the end, would escape the quote: double it
-    text = re.sub(r"(\\+)(?='|$)", lambda match: match.group(1) * 2, text)
-    text = text.replace("'", "\\'")
-    escape = "${"
-    for _ in range(resolutions):
-        escape = _escape_once(escape)
-    return "'" + text.replace("${", escape) + "'"
+    text = backslashes_before_quotes(str(value)).replace("'", "\\'")
+    return "'" + escape_interpolations(text, resolutions) + "'"
+
+
+def backslashes_before_quotes(text: str) -> str:
+    """``text`` with the backslashes right before a quote, or at the end (before the closing
+    quote), doubled: Hydra's grammar reads ``\\'`` as an escaped quote."""
+    return re.sub(r"(\\+)(?='|$)", lambda match: match.group(1) * 2, text)
+
+
+def escape_interpolations(text: str, resolutions: int = 2) -> str:
+    r"""``text`` with every ``${`` escaped so that it reads as a literal ``${`` after OmegaConf
+    resolved it ``resolutions`` times (``\${`` for one, ``\\\${`` for two); backslashes right
+    before it are part of what is escaped (OmegaConf reads ``\\${`` as a backslash and an
+    interpolation)."""
+    def escape(match: "re.Match") -> str:
+        literal = match.group(0)
+        for _ in range(resolutions):
+            literal = _escape_once(literal)
+        return literal
+
+    return re.sub(r"\\*\$\{", escape, str(text))
 
 
 def _escape_once(literal: str) -> str:
@@ -248,18 +263,39 @@ def hydra_path(key: str, value) -> str:
     return f"{key}={hydra_quote(text, 1 if key.startswith('hydra.') else 2)}"
 
 
+def hydra_data(data_dir) -> List[str]:
+    """The overrides that give a training its data folder, ``task.data`` (quoted by
+    :func:`hydra_path`). fairseq reads ``task.data`` as a list of folders joined by ``:``
+    (``os.pathsep``) in one check only, that no ``valid*N`` subset is left unused; a folder
+    whose path holds ``:`` (``${oc.env:HOME}``, a time of day) turns that check off, since it
+    would look into folders that do not exist."""
+    overrides = [hydra_path("task.data", data_dir)]
+    if os.pathsep in str(data_dir):
+        overrides.append("dataset.ignore_unused_valid_subsets=true")
+    return overrides
+
+
 def hydra_train_command(config_dir: Path, config_name: str, save_dir: Path, plugin_dir: Path,
                         overrides: List[str], launcher: Optional[List[str]] = None) -> List[str]:
     """The ``fairseq-hydra-train`` command of one training into ``save_dir`` (checkpoints,
     Hydra's files and, through the caller's log, ``train.log``): the config, the plugin, the
     save folder, then ``overrides``. ``launcher`` (the launcher's overrides, e.g. SLURM's)
     replaces ``hydra.run.dir``: a ``--multirun``, the flag before every override (Hydra's
-    parser reads the overrides as one run of positional arguments)."""
+    parser reads the overrides as one run of positional arguments).
+
+    A ``save_dir`` whose path holds ``${`` gets Hydra a run folder without it (a link made
+    just before the training starts: :mod:`.hydra_alias`), since Hydra resolves its own run
+    folder as an interpolation however it is quoted; a launcher cannot have one."""
     command = [fairseq_command("fairseq-hydra-train")] + (["--multirun"] if launcher is not None else [])
     command += ["--config-dir", str(config_dir), "--config-name", config_name,
                 hydra_path("common.user_dir", plugin_dir), hydra_path("checkpoint.save_dir", save_dir)]
-    command += launcher if launcher is not None else [hydra_path("hydra.run.dir", save_dir)]
-    return command + list(overrides)
+    if launcher is not None:
+        if needs_alias(save_dir):
+            raise ValueError(f"{save_dir}: a folder whose path holds '${{' cannot be a Hydra launcher's sweep folder "
+                             "(Hydra resolves it as an interpolation on the job's machine): choose an --out without '${'")
+        return command + list(launcher) + list(overrides)
+    command.append(hydra_path("hydra.run.dir", hydra_run_dir(save_dir)))
+    return alias_command(save_dir, command + list(overrides))
 
 
 def hydra_train(config_name: str, save_dir: Path, overrides: List[str], system: Optional[str] = None,

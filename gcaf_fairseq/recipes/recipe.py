@@ -5,6 +5,7 @@ has (pure Python). The stages (:mod:`.stages`) build their steps from it; the dr
 
 from typing import Dict, List, Optional, Tuple
 
+from .fingerprints import HashCache
 from .layout import Layout
 from .llms import missing_llm
 from .options import RecipeOptions
@@ -25,7 +26,21 @@ class Recipe:
                                            1 if options.slurm else _detect_gpus())  # SLURM: not the login node's
         self._published: Dict[str, Hyperparameters] = {}
         self._embed_dim: Optional[int] = None
+        self.hash_cache = HashCache(None)  # the runner's, once there is one (run.run_recipe)
+        self.notices: List[str] = []  # warnings the stages found, printed by the stage loop
+        self._said: set = set()
         self._check_inputs()
+
+    def notice(self, stage: int, warning: str) -> None:
+        """A warning for the recipe's output, said once per recipe run (by the first stage that finds it)."""
+        if warning not in self._said:
+            self._said.add(warning)
+            self.notices.append(f"[stage {stage}] warning: {warning}")
+
+    def take_notices(self) -> List[str]:
+        """The warnings not printed yet (printed by the caller)."""
+        taken, self.notices = self.notices, []
+        return taken
 
     def _check_inputs(self) -> None:
         needs_text = any(context_need(run).source == "store" for run in self.plan.runs)

@@ -8,27 +8,45 @@ from typing import List, Optional
 
 from .header import header
 from .options import OptionError, RecipeOptions, parse_options
+from .preflight import OutLock, check_paths, missing_paths
 from .recipe import Recipe
 from .runner import RecipeError, Runner
 from .stages import STAGES
 
 
 def run_recipe(options: RecipeOptions, stream=None) -> Runner:
-    """Plan, then run (or print) the selected stages in order. Each stage's steps are built
-    when the stage comes, from what the stages before it made."""
+    """Plan, check the paths given and take ``--out`` for this run alone (:mod:`.preflight`),
+    then run (or print) the selected stages in order. Each stage's steps are built when the
+    stage comes, from what the stages before it made."""
     recipe = Recipe(options)
-    runner = Runner(options.out, options.dry_run, options.parallel, stream)
+    if options.dry_run:  # prints, writes nothing: a missing path is shown, not refused
+        runner = Runner(options.out, True, options.parallel, stream)
+        _run_stages(recipe, runner, [f"# warning: {problem}" for problem in missing_paths(options)])
+        return runner
+    check_paths(options)
+    with OutLock(options.out):
+        runner = Runner(options.out, False, options.parallel, stream)
+        recipe.hash_cache = runner.cache  # model and store digests in run.json: hashed once, with the inputs'
+        _run_stages(recipe, runner, [])
+    return runner
+
+
+def _run_stages(recipe: Recipe, runner: Runner, warnings: List[str]) -> None:
+    options = recipe.options
     if not options.quiet_plan:
-        for line in header(recipe):
+        for line in header(recipe) + warnings:
             runner.say(line, log=not options.dry_run)
     if options.calibrate:
         calibrate(recipe, runner)
         return runner
     for stage in options.stages:
         module = STAGES[stage]
-        runner.run_stage(stage, module.steps(recipe), parallel=options.parallel if stage == 4 else 1,
-                         name=module.NAME)
-    return runner
+        steps = module.steps(recipe)  # may find what to warn of (a store with some empty context) ...
+        for line in recipe.take_notices():
+            runner.say(line)
+        runner.run_stage(stage, steps, parallel=options.parallel if stage == 4 else 1, name=module.NAME)
+        for line in recipe.take_notices():  # ... and so may its steps
+            runner.say(line)
 
 
 def calibrate(recipe: Recipe, runner: Runner) -> None:
@@ -56,6 +74,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit(f"{prog}: error: {error}")
     except RecipeError as error:
         sys.exit(f"{prog}: {error}")
+    except OSError as error:  # a full disk, a folder made read-only mid-run: the path and the reason
+        sys.exit(f"{prog}: error: {error}")
 
 
 if __name__ == "__main__":

@@ -255,51 +255,63 @@ class Runner:
             for step in steps:
                 self.say(step.shell(), log=False)
             return
-        pending: List[Tuple[Step, List[str], Dict[str, Any]]] = []
-        for step in steps:
-            done, reasons, current = self.state(step)
-            if done is not None:
-                self.say(f"{self._tag(step)} skip (done): {step.shell()}")
-                self.say(f"{self._tag(step)}   {done}", log=False)
-                self.skipped.append(step.shell())
-            else:
-                pending.append((step, reasons, current))
+        # What each step is made from is read before the stage runs, and again, just before it
+        # runs, for a step that reads what an earlier step of this stage made (a store checked
+        # after it is embedded, shards merged after they are generated): its record must hold
+        # what it was made from, and a redone input must redo it.
+        states = {id(step): self.state(step) for step in steps}
         self.cache.save()
-        batches: List[List[Tuple[Step, List[str], Dict[str, Any]]]] = []
-        for item in pending:  # steps of one batch tool, or consecutive steps of one group, run together
-            step = item[0]
-            previous = batches[-1][0][0] if batches else None
-            if previous is not None and ((step.batch is not None and (previous.batch, previous.log) == (step.batch, step.log))
-                                         or (step.group is not None and previous.group == step.group)):
-                batches[-1].append(item)
-            else:
-                batches.append([item])
-        if parallel > 1:  # independent steps (trainings) side by side as well
-            merged: List[List[Tuple[Step, List[str], Dict[str, Any]]]] = []
-            for batch in batches:
-                step = batch[0][0]
-                plain = step.group is None and step.batch is None
-                if merged and plain and len(merged[-1]) < parallel and merged[-1][0][0].group is None \
-                        and merged[-1][0][0].batch is None:
-                    merged[-1].append(batch[0])
+        numbered = [step for step in steps if step.progress is not None and states[id(step)][0] is None]
+        numbers = {id(step): number for number, step in enumerate(numbered, 1)}
+        made: List[Path] = []
+        for batch in self._batches(steps, states, parallel):
+            items: List[Tuple[Step, List[str], Dict[str, Any]]] = []
+            for step in batch:
+                done, reasons, current = states[id(step)]
+                if made and _reads_any(step, made):
+                    done, reasons, current = self.state(step)
+                if done is not None:
+                    self.say(f"{self._tag(step)} skip (done): {step.shell()}")
+                    self.say(f"{self._tag(step)}   {done}", log=False)
+                    self.skipped.append(step.shell())
                 else:
-                    merged.append(list(batch))
-            batches = merged
-        total = sum(1 for item in pending if item[0].progress is not None)
-        counter = iter(range(1, total + 1))
-        numbers = {id(item[0]): next(counter) for item in pending if item[0].progress is not None}
-        for batch in batches:
-            if batch[0][0].batch is not None:
-                self._run_batch(batch)
-            elif len(batch) == 1:
-                self._run_one(*batch[0], number=numbers.get(id(batch[0][0])), total=total)
+                    items.append((step, reasons, current))
+            if not items:
+                continue
+            if items[0][0].batch is not None:
+                self._run_batch(items)
+            elif len(items) == 1:
+                self._run_one(*items[0], number=numbers.get(id(items[0][0])), total=len(numbered))
             else:
-                with ThreadPoolExecutor(max_workers=len(batch)) as pool:
-                    futures = [pool.submit(self._run_one, *item, number=numbers.get(id(item[0])), total=total)
-                               for item in batch]
+                with ThreadPoolExecutor(max_workers=len(items)) as pool:
+                    futures = [pool.submit(self._run_one, *item, number=numbers.get(id(item[0])), total=len(numbered))
+                               for item in items]
                     for future in futures:
                         future.result()
+            made += [path for step, _, _ in items for path in step.outputs]
         self.cache.save()
+
+    @staticmethod
+    def _batches(steps: Sequence[Step], states: Dict[int, Tuple], parallel: int) -> List[List[Step]]:
+        """The stage's steps in the groups that run together: consecutive steps of one batch
+        tool (and log), or of one group (shards); with ``parallel`` > 1, up to that many
+        consecutive plain steps that are to run (trainings) side by side."""
+        batches: List[List[Step]] = []
+        for step in steps:
+            first = batches[-1][0] if batches else None
+            if first is None:
+                batches.append([step])
+                continue
+            plain = step.batch is None and step.group is None and first.batch is None and first.group is None
+            together = ((step.batch is not None and (step.batch, step.log) == (first.batch, first.log))
+                        or (step.group is not None and step.group == first.group)
+                        or (parallel > 1 and plain and len(batches[-1]) < parallel
+                            and states[id(step)][0] is None and states[id(first)][0] is None))
+            if together:
+                batches[-1].append(step)
+            else:
+                batches.append([step])
+        return batches
 
     def _prepare(self, step: Step, reasons: List[str], current: Dict[str, Any]) -> None:
         """Say why the step runs, discard what was made from something else, record the start."""
@@ -399,6 +411,15 @@ class Runner:
             if step.after is not None:
                 step.after(seconds)
             self._finish(step, current, seconds / len(batch), times.cpu_seconds / len(batch))
+
+
+def _reads_any(step: Step, made: List[Path]) -> bool:
+    """Whether one of ``step``'s inputs is, holds or lies in one of the paths ``made``."""
+    for path, _ in step.input_specs():
+        for output in made:
+            if path == output or output.is_relative_to(path) or path.is_relative_to(output):
+                return True
+    return False
 
 
 def batch_prefix(tool: str) -> List[str]:

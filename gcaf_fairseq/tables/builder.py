@@ -5,14 +5,21 @@ the seeds of its runs, beside the paper's number and the difference (ours - pape
 one seed the std is ``n/a``. A cell whose runs are missing a result is listed with each
 reason; a cell with some results and some missing ones is *partial* (its mean is over the
 results it has). The SLUE score of a cell is :func:`gcaf_fairseq.scoring.slue_score.slue_score`
-of the four component means; its std is over the seeds that all four components share.
+of the four component means; its std is over the seeds that all four components share. With
+``expected_seeds`` N a cell is built from seeds 1..N exactly (another seed's run is not used,
+and ``runs.json`` says why); a cell outside a recipe's ``--systems`` / ``--splits`` is *left
+out*, with that reason; a cell whose runs read a context store in which some utterances that
+should have context have none (their ``run.json``'s ``context_stores``) gets a footnote
+``[cN]``. Each number has one source: WER is the decoding's ``SUBSET.wer.json``.
 
 Written per table, atomically, to ``OUT/tables/``: ``NAME.md`` (the paper's layout), ``NAME.csv``
 (the same layout, one column per cell field) and ``NAME.json`` (every cell with every run's
 value and links to the run's folder, run.json, config, train.log, checkpoint, decoding folder,
-decoded files and score file; paths relative to the JSON file's folder); ``ca-fig3.png`` for
-CA Fig. 3; ``runs.json`` (every run found, its state and the cells it fills; unused runs and
-unreadable run.json files) and ``index.md`` (a summary).
+decoded files, score file and the context it read -- text encoder, LLM, stores; paths relative
+to the JSON file's folder); ``ca-fig3.png`` for CA Fig. 3. Over every table of that folder,
+those built now and those built there before: ``runs.json`` (every run found, its state and
+the cells it fills; unused runs and unreadable run.json files), ``index.md`` (a summary) and
+``summary.json``.
 """
 
 import csv
@@ -29,11 +36,11 @@ from ..data.atomic_files import write_bytes_atomically, write_text_atomically
 from ..data.fingerprints import file_sha256
 from ..scoring.slue_score import slue_score
 from ..systems import knobs_equal
-from .cells import CellSpec, Measure, RougeMeasure, cell_spec
+from .cells import CellSpec, Measure, RougeMeasure, cell_spec, left_out
 from .published import TABLES, PublishedTable, table_names
 from .runs import (
-    Problem, Run, TrainingState, find_runs, measure, rouge_rows, run_files, subset_spellings,
-    training_state,
+    CONTEXT_KEYS, Problem, Run, TrainingState, context_warnings, find_runs, measure, rouge_rows, run_files,
+    subset_spellings, training_state,
 )
 
 FIGURE_TABLE = "ca-fig3"
@@ -50,6 +57,7 @@ class RunIndex:
         }
         self.used: Dict[Path, List[str]] = defaultdict(list)
         self.language_models: Dict[str, str] = {}  # LM role -> sha256 of the file its +LM cells need
+        self.ignored: Dict[Path, str] = {}  # runs no table may use, and why (a seed outside --seeds)
 
     @classmethod
     def from_folder(cls, runs_dir) -> "RunIndex":
@@ -79,7 +87,13 @@ def _statistics(values: Sequence[float]) -> Tuple[Optional[float], Optional[floa
 
 def _measure_cell(index: RunIndex, spec: Measure, expected_seeds: Optional[int], where: str) -> Dict[str, Any]:
     runs = index.matching(spec)
-    values, missing = [], []
+    if expected_seeds is not None:  # seeds 1..N exactly: a run of another seed (an earlier command's) is not used
+        for run in runs:
+            if not 1 <= run.seed <= expected_seeds:
+                index.ignored[run.folder] = (f"seed {run.seed} is not among the seeds built "
+                                             f"(--seeds {expected_seeds}: 1..{expected_seeds})")
+        runs = [run for run in runs if 1 <= run.seed <= expected_seeds]
+    values, missing, warnings = [], [], []
     by_seed: Dict[int, List[Run]] = defaultdict(list)
     for run in runs:
         by_seed[run.seed].append(run)
@@ -94,21 +108,44 @@ def _measure_cell(index: RunIndex, spec: Measure, expected_seeds: Optional[int],
         index.used[run.folder].append(where)
         result = measure(run, index.states[run.folder], spec.subset, spec.lm, spec.metric, index.language_models)
         entry = {"seed": seed, "run": run.folder, "files": result.files,
-                 "notes": index.states[run.folder].notes + run.notes + result.notes}
+                 "notes": index.states[run.folder].notes + run.notes + result.notes, **_context_of(run)}
         if result.value is None:
             missing.append({**entry, "reason": result.reason})
         else:
             values.append({**entry, "value": result.value})
+            warnings += [{"seed": seed, "run": run.folder, "warning": line} for line in context_warnings(run)]
     if not runs:
         missing.append({"seed": None, "run": None, "files": {}, "reason": "not trained: no run folder with these "
                         f"coordinates ({_describe(spec)})"})
     elif expected_seeds is not None and len(by_seed) < expected_seeds:
+        absent = [seed for seed in range(1, expected_seeds + 1) if seed not in by_seed]
         missing.append({"seed": None, "run": None, "files": {},
-                        "reason": f"{expected_seeds - len(by_seed)} of {expected_seeds} seeds have no run folder "
-                        f"(found seeds {', '.join(str(seed) for seed in sorted(by_seed))})"})
+                        "reason": f"{len(absent)} of {expected_seeds} seeds have no run folder (seed"
+                        f"{'s' if len(absent) > 1 else ''} {', '.join(map(str, absent))}; found seeds "
+                        f"{', '.join(str(seed) for seed in sorted(by_seed))})"})
     mean, std = _statistics([entry["value"] for entry in values])
     return {"mean": mean, "std": std, "n": len(values), "seeds": [entry["seed"] for entry in values],
-            "values": values, "missing": missing, "measure": spec.as_dict()}
+            "values": values, "missing": missing, "warnings": warnings, "measure": spec.as_dict()}
+
+
+def _context_of(run: Run) -> Dict[str, Any]:
+    """``{"context": ...}``: the text encoder, LLM and stores the run's run.json says it read
+    (store paths as paths, linked relative to the table), or nothing."""
+    context = {key: run.raw[key] for key in CONTEXT_KEYS if run.raw.get(key)}
+    if "context_stores" in context:
+        context["context_stores"] = [{**store, "path": Path(store["path"]),
+                                      **({"texts": Path(store["texts"])} if store.get("texts") else {})}
+                                     for store in context["context_stores"]]
+    return {"context": context} if context else {}
+
+
+def _spec_dict(spec: CellSpec) -> Dict[str, Any]:
+    """The coordinates of a cell's measure(s), as its JSON gives them."""
+    if spec.kind == "rouge":
+        return spec.rouge.as_dict()
+    if spec.kind == "measure":
+        return spec.measure.as_dict()
+    return {name: part.as_dict() for name, part in spec.components}
 
 
 def _describe(spec: Measure) -> str:
@@ -123,7 +160,9 @@ def _slue_cell(index: RunIndex, spec: CellSpec, expected_seeds: Optional[int], w
                             f" {entry['reason']}"}
         for name, cell in components.items() for entry in cell["missing"]
     ]
-    cell = {"mean": None, "std": None, "n": 0, "seeds": [], "values": [], "missing": missing,
+    warnings = [{**entry, "warning": f"{name}: {entry['warning']}"}
+                for name, cell in components.items() for entry in cell["warnings"]]
+    cell = {"mean": None, "std": None, "n": 0, "seeds": [], "values": [], "missing": missing, "warnings": warnings,
             "components": components, "measure": {name: cell["measure"] for name, cell in components.items()}}
     if any(component["n"] == 0 for component in components.values()):
         return cell
@@ -168,6 +207,7 @@ def _rouge_cell(index: RunIndex, spec: RougeMeasure, where: str) -> Dict[str, An
                             "reason": f"no ROUGE run has a row for {spec.row} ({folders})"})
     mean, std = _statistics([entry["value"] for entry in values])
     return {"mean": mean, "std": std, "n": len(values), "seeds": [], "values": values, "missing": missing,
+            "warnings": [],
             "measure": spec.as_dict()}
 
 
@@ -183,9 +223,9 @@ class BuiltTable:
         return self.cells[(row_key, column_key)]
 
     def summary(self) -> Dict[str, int]:
-        counts = {"cells": len(self.cells), "filled": 0, "partial": 0, "missing": 0}
+        counts = {"cells": len(self.cells), "filled": 0, "partial": 0, "missing": 0, "left_out": 0}
         for cell in self.cells.values():
-            counts[cell["status"]] += 1
+            counts[cell["status"].replace(" ", "_")] += 1
         return counts
 
     def missing(self) -> List[Dict[str, Any]]:
@@ -200,14 +240,24 @@ class BuiltTable:
         return listed
 
 
-def build_table(name: str, index: RunIndex, expected_seeds: Optional[int] = None, runs_dir=".") -> BuiltTable:
-    """The table ``name`` from the runs of ``index`` (found under ``runs_dir``)."""
+def build_table(name: str, index: RunIndex, expected_seeds: Optional[int] = None, runs_dir=".",
+                systems: Optional[Sequence[str]] = None, splits: Optional[Sequence[str]] = None) -> BuiltTable:
+    """The table ``name`` from the runs of ``index`` (found under ``runs_dir``): seeds
+    1..``expected_seeds`` exactly when given; a cell outside ``systems`` / ``splits`` (a
+    recipe's ``--systems`` / ``--splits``) is *left out*, with that reason, whatever runs exist."""
     table = TABLES[name]
     cells = {}
     for row in table.rows:
         for column in table.columns:
             spec = cell_spec(name, row.key, column.key)
             where = f"{name}: {row.key} / {column.key}"
+            reason = left_out(spec, systems, splits)
+            if reason is not None:
+                cells[(row.key, column.key)] = {
+                    "mean": None, "std": None, "n": 0, "seeds": [], "values": [], "warnings": [], "status": "left out",
+                    "missing": [{"seed": None, "run": None, "files": {}, "reason": reason}],
+                    "measure": _spec_dict(spec), "published": table.published(row.key, column.key), "difference": None}
+                continue
             if spec.kind == "measure":
                 cell = _measure_cell(index, spec.measure, expected_seeds, where)
             elif spec.kind == "slue_score":
@@ -244,15 +294,20 @@ def _published_text(value: Optional[float], decimals: int) -> str:
     return "not published" if value is None else f"{value:.{decimals}f}"
 
 
-def _cell_markdown(cell: Dict[str, Any], column, footnotes: List[int]) -> str:
+def _cell_markdown(cell: Dict[str, Any], column, footnotes: List[int], warnings: List[str] = ()) -> str:
     decimals = column.decimals
     marks = "".join(f"[{number}]" for number in footnotes)
+    warned = "".join(f"[{mark}]" for mark in warnings)
     paper = f"paper {_published_text(cell['published'], column.paper_decimals)}"
+    if cell["status"] == "left out":
+        return f"— left out {marks}; {paper}"
     if cell.get("published_inferred_from"):
         paper += " (inferred, not printed)"
     if cell["mean"] is None:
         return f"— missing {marks}; {paper}"
     text = f"{_number(cell['mean'], decimals)} ± {_number(cell['std'], decimals)} (n={cell['n']})"
+    if warned:
+        text += f" context {warned}"
     if cell["status"] == "partial":
         text += f" partial {marks}"
     text += f"; {paper}"
@@ -276,13 +331,14 @@ def render_markdown(built: BuiltTable, out_dir: Path) -> str:
         f"Built by `gcaf-collect-results` from `{_link(built.runs_dir, out_dir)}`. Each cell: our mean ± sample std "
         "over seeds (n = seeds; std n/a with one seed), the paper's number, and Δ = ours − paper. "
         f"{summary['filled']} of {summary['cells']} cells filled, {summary['partial']} partial, "
-        f"{summary['missing']} missing.",
+        f"{summary['missing']} missing" + (f", {summary['left_out']} left out" if summary["left_out"] else "") + ".",
         "",
     ]
     header = list(table.label_columns) + [column.label for column in table.columns]
     lines.append("| " + " | ".join(_escape(text) for text in header) + " |")
     lines.append("|" + "---|" * len(header))
     missing_lines: List[str] = []
+    warning_lines: List[str] = []
     group = None
     for row in table.rows:
         if row.group and row.group != group:
@@ -299,10 +355,19 @@ def render_markdown(built: BuiltTable, out_dir: Path) -> str:
                     [f"seed {entry['seed']}"] if entry.get("seed") is not None else [])
                 where_text = f" ({', '.join(where)})" if where else ""
                 missing_lines.append(f"{number}. {_row_title(row)} / {column.label}{where_text}: {entry['reason']}")
-            texts.append(_cell_markdown(cell, column, numbers))
+            marks = []
+            for entry in cell.get("warnings", []):
+                marks.append(f"c{len(warning_lines) + 1}")
+                where = f"`{_link(entry['run'], out_dir)}`, seed {entry['seed']}"
+                warning_lines.append(f"{marks[-1]}. {_row_title(row)} / {column.label} ({where}): {entry['warning']}")
+            texts.append(_cell_markdown(cell, column, numbers, marks))
         lines.append("| " + " | ".join(_escape(text) for text in texts) + " |")
     lines += ["", f"## Missing results ({len(missing_lines)})", ""]
     lines += missing_lines or ["None: every cell has every result."]
+    if warning_lines:
+        lines += ["", f"## Context warnings ({len(warning_lines)})", "",
+                  "Runs that read stores in which some utterances that should have context have none (below the "
+                  "recipe's --max-empty-context): their cells are marked [cN].", ""] + warning_lines
     run_notes = sorted({note for cell in built.cells.values() for entry in cell["values"]
                         for note in entry.get("notes", []) if note})
     if run_notes:
@@ -473,6 +538,7 @@ def _runs_document(index: RunIndex, out_dir: Path) -> Dict[str, Any]:
             "files": run_files(run) if run.kind == "train" else {"run_dir": run.folder, "run_json": run.run_file},
             "notes": run.notes,
             "used_by": index.used.get(run.folder, []),
+            **({"ignored": index.ignored[run.folder]} if run.folder in index.ignored else {}),
         }, out_dir))
     return {
         "paths": "relative to the folder of this file",
@@ -484,10 +550,15 @@ def _runs_document(index: RunIndex, out_dir: Path) -> Dict[str, Any]:
 
 def collect(
     runs_dir, out_dir, tables: Optional[Sequence[str]] = None, expected_seeds: Optional[int] = None,
+    systems: Optional[Sequence[str]] = None, splits: Optional[Sequence[str]] = None,
     language_models: Optional[Dict[str, Path]] = None,
 ) -> Collection:
     """Build ``tables`` (names, benchmarks or ``all``; default: the tables of every benchmark
-    that has a run) from the runs under ``runs_dir`` and write them to ``out_dir/tables/``.
+    that has a run) from the runs under ``runs_dir`` and write them to ``out_dir/tables/``
+    (seeds 1..``expected_seeds`` exactly; cells outside ``systems`` / ``splits`` left out,
+    :func:`build_table`). ``index.md``, ``runs.json`` and ``summary.json`` cover every table
+    of that folder, those built now and those an earlier command built there (read back from
+    their ``NAME.json``), so a second table built into one ``--out`` does not hide the first.
     ``language_models``: LM role (``slue-asr``, ``slue-ner``, ``librispeech``) -> the LM file
     that role's +LM cells need; a decoding made with another file is refused."""
     runs_dir = Path(runs_dir)
@@ -504,7 +575,7 @@ def collect(
         problems.append(f"{runs_dir}: no run folder (a folder with a run.json) in it; see gcaf_fairseq/tables/runs.py "
                         "for the run-folder contract")
     for name in names:
-        built = build_table(name, index, expected_seeds, runs_dir)
+        built = build_table(name, index, expected_seeds, runs_dir, systems, splits)
         built_tables[name] = built
         for suffix, text in (
             (".md", render_markdown(built, tables_dir)),
@@ -522,22 +593,71 @@ def collect(
             except ImportError as error:
                 problems.append(f"{png}: not drawn, matplotlib is missing ({error}); "
                                 "install it (python -m pip install matplotlib) and run again")
+    earlier = _earlier_tables(tables_dir, set(names), problems)
+    found = {run.folder.resolve(): run.folder for run in index.runs}
+    for name, document_ in earlier.items():
+        for folder in _runs_used_by(document_, tables_dir):
+            if folder in found:
+                index.used[found[folder]].append(f"{name} (built earlier)")
     document = _runs_document(index, tables_dir)
+    summaries = {name: built.summary() for name, built in built_tables.items()}
+    summaries.update({name: document_.get("summary", {}) for name, document_ in earlier.items()})
+    summaries = {name: summaries[name] for name in TABLES if name in summaries}  # the papers' order
     write_text_atomically(tables_dir / "runs.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     written.append(tables_dir / "runs.json")
-    write_text_atomically(tables_dir / "index.md", _index_markdown(built_tables, document, problems))
+    write_text_atomically(tables_dir / "index.md", _index_markdown(summaries, set(names), document, problems))
     written.append(tables_dir / "index.md")
+    write_text_atomically(tables_dir / "summary.json", json.dumps(
+        {"tables": summaries, "built_now": [name for name in summaries if name in names],
+         "runs": len(index.runs), "unused_runs": len(document["unused_runs"]), "problems": problems},
+        indent=2, ensure_ascii=False) + "\n")
+    written.append(tables_dir / "summary.json")
     return Collection(built_tables, written, index, problems)
 
 
-def _index_markdown(built_tables: Dict[str, BuiltTable], document: Dict[str, Any], problems: List[str]) -> str:
-    lines = ["# Tables", "", "| table | cells | filled | partial | missing |", "|---|---|---|---|---|"]
-    for name, built in built_tables.items():
-        summary = built.summary()
-        lines.append(f"| [{built.table.title}]({name}.md) | {summary['cells']} | {summary['filled']} | "
-                     f"{summary['partial']} | {summary['missing']} |")
-    lines += ["", f"Runs found: {len(document['runs'])}; used by no table built: {len(document['unused_runs'])}"]
-    lines += [f"- `{folder}`" for folder in document["unused_runs"]]
+def _earlier_tables(tables_dir: Path, built_now: set, problems: List[str]) -> Dict[str, Dict[str, Any]]:
+    """The tables an earlier command built into ``tables_dir`` (their ``NAME.json``), but not now."""
+    earlier = {}
+    for name in TABLES:
+        path = tables_dir / f"{name}.json"
+        if name in built_now or not path.is_file():
+            continue
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            problems.append(f"{path}: an earlier table that cannot be read ({error}); build it again or delete it")
+            continue
+        if isinstance(document, dict) and document.get("table") == name:
+            earlier[name] = document
+    return earlier
+
+
+def _runs_used_by(document: Dict[str, Any], tables_dir: Path) -> List[Path]:
+    """The run folders a table's JSON links its cells to (values and missing results)."""
+    folders = []
+    for row in document.get("rows", []):
+        for cell in row.get("cells", {}).values():
+            cells = [cell] + list(cell.get("components", {}).values())
+            for part in cells:
+                for entry in part.get("values", []) + part.get("missing", []):
+                    if entry.get("run"):
+                        folders.append(Path(os.path.normpath(tables_dir.resolve() / entry["run"])))
+    return list(dict.fromkeys(folders))
+
+
+def _index_markdown(summaries: Dict[str, Dict[str, int]], built_now: set, document: Dict[str, Any],
+                    problems: List[str]) -> str:
+    lines = ["# Tables", "", "Every table built into this folder (* built by the last command).", "",
+             "| table | cells | filled | partial | missing | left out |", "|---|---|---|---|---|---|"]
+    for name, summary in summaries.items():
+        mark = " *" if name in built_now else ""
+        lines.append(f"| [{TABLES[name].title}]({name}.md){mark} | {summary.get('cells', '?')} | "
+                     f"{summary.get('filled', '?')} | {summary.get('partial', '?')} | {summary.get('missing', '?')} | "
+                     f"{summary.get('left_out', 0)} |")
+    lines += ["", f"Runs found: {len(document['runs'])}; used by no table: {len(document['unused_runs'])}"]
+    reasons = {entry["run_dir"]: entry.get("ignored") for entry in document["runs"]}
+    lines += [f"- `{folder}`" + (f": {reasons[folder]}" if reasons.get(folder) else "")
+              for folder in document["unused_runs"]]
     if problems:
         lines += ["", f"## Problems ({len(problems)})", ""] + [f"- {problem}" for problem in problems]
     return "\n".join(lines) + "\n"

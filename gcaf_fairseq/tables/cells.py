@@ -8,7 +8,7 @@ mapping follows the papers' text; where it is our reading, the table's notes say
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .. import systems
 from ..systems import canonical
@@ -92,3 +92,29 @@ def _measure(coordinates: Dict[str, Any]) -> Measure:
         tuple(sorted(coordinates.get("knobs", {}).items())), coordinates["subset"],
         bool(coordinates.get("lm")) and task not in TASKS_WITHOUT_LM, coordinates["metric"],
     )
+
+
+def split_filter_key(measure: Measure) -> str:
+    """What ``--splits`` names for a measure's runs: the Libri-light split (``10m`` ..
+    ``100h``) or the SLUE fine-tuning task (``voxceleb-asr`` ..)."""
+    return measure.split if measure.dataset == "librilight" else f"{measure.dataset}-{measure.task}"
+
+
+def left_out(spec: CellSpec, systems: Optional[Sequence[str]] = None,
+             splits: Optional[Sequence[str]] = None) -> Optional[str]:
+    """Why a cell is outside a recipe's ``--systems`` / ``--splits`` (the rows and the
+    splits or SLUE tasks kept, canonical names), or None when it is inside. A ROUGE cell
+    (GCAF Table 3) belongs to no row (any ``--systems`` leaves it out) and to the 1h split."""
+    if spec.kind == "rouge":
+        if systems is not None:
+            return f"left out by --systems {' '.join(systems)} (ROUGE cells belong to no row)"
+        if splits is not None and "1h" not in splits:
+            return f"left out by --splits {' '.join(splits)} (ROUGE is measured on the 1h split's data)"
+        return None
+    measures = [spec.measure] if spec.kind == "measure" else [part for _, part in spec.components]
+    for measure in measures:
+        if systems is not None and measure.system not in systems:
+            return f"left out by --systems {' '.join(systems)}"
+        if splits is not None and split_filter_key(measure) not in splits:
+            return f"left out by --splits {' '.join(splits)}"
+    return None

@@ -56,6 +56,14 @@ for SLUE.
                   .hydra/config.yaml), to tell a finished run from an unfinished one
     overrides     the hydra overrides the run was trained with (recorded, linked)
     config        the config name (librilight_1h, slue_voxceleb_asr, ...) (recorded)
+    context (optional, recorded and linked by the tables; the recipes write them):
+      text_encoder    {"folder", "fingerprint"}: the encoder of the stores (fingerprint: a
+                      digest of the sha256 of every file of the folder)
+      llm_model       {"size", "backend", "folder", "fingerprint"} (hf) or
+                      {"size", "backend", "name", "urls"} (a served model): the LLM of the texts
+      context_stores  [{"path", "sha256", "encoder", "texts", "should_have_context",
+                      "without_context", "first_without_context"}]: every store the run read;
+                      a store with utterances without context puts a footnote on the cell
 
 A minimal ``run.json`` for a run made by hand::
 
@@ -109,8 +117,10 @@ DATASETS = {
 SPLITS = {"librilight": ("10m", "1h", "10h", "100h"), "slue": ("fine-tune",)}
 SPLIT_ALIASES = {"10min": "10m", "fine_tune": "fine-tune", "finetune": "fine-tune"}
 
+#: what a recipe records of the context a run read (recipes/context_check.py: run_context)
+CONTEXT_KEYS = ("text_encoder", "llm_model", "context_stores")
 RECORDED_KEYS = {"kind", "benchmark", "dataset", "task", "system", "split", "seed", "max_update", "overrides",
-                 "config", "subset", "notes", "description", "name"}
+                 "config", "subset", "notes", "description", "name", *CONTEXT_KEYS}
 
 
 class RunFileError(ValueError):
@@ -213,6 +223,13 @@ def read_run(folder: Path) -> Run:
     overrides = data.get("overrides") or []
     if not isinstance(overrides, list) or not all(isinstance(item, str) for item in overrides):
         raise RunFileError(f"{path}: overrides must be a list of strings (hydra overrides)")
+    for key in ("text_encoder", "llm_model"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise RunFileError(f"{path}: {key} must be an object (folder, fingerprint, ...)")
+    stores = data.get("context_stores") or []
+    if not isinstance(stores, list) or not all(isinstance(store, dict) and isinstance(store.get("path"), str)
+                                               for store in stores):
+        raise RunFileError(f"{path}: context_stores must be a list of objects with a path")
     max_update = data.get("max_update")
     if max_update is not None and (isinstance(max_update, bool) or not isinstance(max_update, int) or max_update < 0):
         raise RunFileError(f"{path}: max_update is {max_update!r}; expected a non-negative integer")
@@ -252,6 +269,19 @@ def write_run_file(folder, coordinates: Dict[str, Any]) -> Run:
         else:
             write_bytes_atomically(path, previous)
         raise
+
+
+def context_warnings(run: Run) -> List[str]:
+    """One line per store the run read that left utterances without context (its run.json's
+    ``context_stores``)."""
+    lines = []
+    for store in run.raw.get("context_stores") or []:
+        missing = store.get("without_context") or 0
+        if missing:
+            first = ", ".join(store.get("first_without_context") or [])
+            lines.append(f"{missing} of {store.get('should_have_context', '?')} utterances that should have context "
+                         f"have none in {Path(store['path']).name}" + (f" (first: {first})" if first else ""))
+    return lines
 
 
 def write_skipped(folder, reason: str) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gcaf_fairseq import systems
 from gcaf_fairseq.data.atomic_files import write_text_atomically
-from gcaf_fairseq.recipes.processes import hydra_path, hydra_train_command
+from gcaf_fairseq.recipes.processes import hydra_data, hydra_path, hydra_train_command
 from gcaf_fairseq.recipes.runner import Runner, Step
 from gcaf_fairseq.recipes.scale import detect_gpus
 from gcaf_fairseq.recipes.stages.common import empty_folder
@@ -59,7 +59,7 @@ def main(argv=None):
         knobs = {"context_dim": dim, "window": window, "offset": offset, **({"alpha": alpha} if alpha is not None else {})}
         name = run_name(args.system, alpha or 0.0, dim, window, offset)
         run_dir = out / name
-        settings = [hydra_path("task.data", data), hydra_path("model.w2v_path", args.w2v),
+        settings = [*hydra_data(data), hydra_path("model.w2v_path", args.w2v),
                     hydra_path("task.utterance_table", args.utterance_table)]
         settings += record.hydra_overrides(knobs) + overrides
         configs = config_dir() / "finetuning"

@@ -109,5 +109,5 @@ def test_table7_10m_end_to_end_resumes_and_reruns_nothing(tmp_path, speech_clips
     assert new_lines and not [line for line in new_lines if "] run:" in line]
     after = files_under(out)
     changed = sorted(str(path) for path in after if before.get(path) != after[path])
-    assert changed == [str(out / "recipe.log")]
+    assert changed == [str(out / ".recipe" / "lock"), str(out / "recipe.log")]  # the lock holds the last run's pid
     print(f"\nsmoke Table 7 (10m, 5 rows x {SEEDS} seeds): {time.perf_counter() - started:.0f} s")

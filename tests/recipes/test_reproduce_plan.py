@@ -317,8 +317,12 @@ def test_the_ner_lm_is_built_from_the_prepared_fine_tune_text_when_kenlm_is_on_p
 
 
 def test_a_row_without_its_llm_is_written_as_skipped(tmp_path, encoder):
-    argv = ["--out", str(tmp_path / "out"), "--w2v", "/w.pt", "--text-encoder", str(encoder), "--llm", "/m/13b",
-            "--librispeech", "/ls", "--librilight", "/ll", "--tables", "gcaf-table5", "--systems", "D5", "D6", "D7", "--seeds", "1", "--stage", "2-4"]
+    for folder in ("13b", "ls", "ll"):  # a recipe that runs checks its paths first
+        (tmp_path / folder).mkdir()
+    (tmp_path / "w.pt").write_bytes(b"")
+    argv = ["--out", str(tmp_path / "out"), "--w2v", str(tmp_path / "w.pt"), "--text-encoder", str(encoder),
+            "--llm", str(tmp_path / "13b"), "--librispeech", str(tmp_path / "ls"), "--librilight", str(tmp_path / "ll"),
+            "--tables", "gcaf-table5", "--systems", "D5", "D6", "D7", "--seeds", "1", "--stage", "2-4"]
     stream = io.StringIO()
     run_recipe(parse_options("librilight", argv), stream=stream)  # nothing to generate, embed or train
     assert "[stage 4] run: # not trained (no 7B LLM given" in stream.getvalue()
@@ -416,3 +420,18 @@ def test_recipe_needs_a_text_encoder_for_text_rows(tmp_path):
                                            "--dry-run"])
     with pytest.raises(ValueError, match="rows C1, C2, C3, C4 embed context texts: give --text-encoder"):
         Recipe(options)
+
+
+def test_each_dataset_gets_its_own_context_logs(tmp_path, encoder):
+    """Generating and embedding VoxCeleb's and VoxPopuli's context used to log both into
+    context/voxceleb/*.log."""
+    _, printed = dry_run("slue", tmp_path / "out", encoder, "--tables", "gcaf-table8", "--systems", "E", "C1",
+                         "--seeds", "1", "--stage", "2-3")
+    logs = {}
+    for line in printed.splitlines():
+        match = re.search(r"--(?:texts|utterances) (\S+?)/(voxceleb|voxpopuli)/.* >> (\S+)/(voxceleb|voxpopuli)/"
+                          r"(\w+)\.log 2>&1$", line)
+        if match:
+            assert match.group(2) == match.group(4), line  # a dataset's step logs under its own folder
+            logs.setdefault(match.group(4), set()).add(match.group(5))
+    assert logs == {"voxceleb": {"generate_context", "embed_context"}, "voxpopuli": {"generate_context", "embed_context"}}

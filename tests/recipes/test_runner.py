@@ -169,3 +169,62 @@ def test_records_say_what_a_step_was_made_from(chain):
     record = json.loads(runner.record_path(steps()[1]).read_text())
     assert set(record) >= {"settings", "inputs", "outputs", "finished", "wall_seconds"}
     assert str(out / "a.txt") in record["inputs"] and str(out / "b.txt") in record["outputs"]
+
+
+FAKE_TRAINING = (
+    "import sys, time\n"
+    "for update in range(1, 7):\n"
+    "    time.sleep(0.15)\n"
+    "    print('[2026-01-01 00:00:00,000][train_inner][INFO] - {\"num_updates\": \"%d\"}' % update, flush=True)\n"
+    "open(sys.argv[1], 'w').write('trained')\n")
+
+
+def test_trainings_show_run_k_of_n_updates_and_an_eta_at_most_every_interval(tmp_path, capsys):
+    out = tmp_path / "out"
+    steps = [Step(4, [sys.executable, "-c", FAKE_TRAINING, str(out / name / "checkpoint_best.pt")],
+                  [out / name / "checkpoint_best.pt"], log=out / name / "train.log", progress=("updates", 6),
+                  name=f"librilight-asr/10m/{name}/seed1") for name in ("A", "E")]
+    Runner(out, stream=io.StringIO(), progress_seconds=0.4).run_stage(4, steps, name="train")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[stage 4]")]
+    for number, name in ((1, "A"), (2, "E")):
+        mine = [line for line in lines if line.startswith(f"[stage 4] {number} of 2: librilight-asr/10m/{name}/seed1: ")]
+        assert mine and mine[-1].split(": ", 2)[2].startswith("6/6 updates (100%), ")  # the last line: the end
+        assert len(mine) <= 4, mine  # about 1 s of training at most every 0.4 s, and the last line
+        counts = [int(line.split(": ", 2)[2].split("/")[0]) for line in mine]
+        assert counts == sorted(counts)
+        assert all(", ETA " in line for line in mine[:-1])
+
+
+def test_a_decoding_shows_its_subsets_one_by_one(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = ("import sys, time\nfor subset in ('dev_clean', 'dev_other'):\n    time.sleep(0.1)\n"
+            "    print(f'decoded {subset}: 3 utterances in 0.1 s', flush=True)\nopen(sys.argv[1], 'w').write('x')\n")
+    step = Step(5, [sys.executable, "-c", code, str(out / "d" / "done")], [out / "d" / "done"],
+                log=out / "d" / "decode.log", progress=("subsets", 2), name="librilight-asr/10m/A/seed1")
+    Runner(out, stream=io.StringIO()).run_stage(5, [step], name="decode")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[stage 5]")]
+    assert lines[0].startswith("[stage 5] 1 of 1: librilight-asr/10m/A/seed1: 1/2 subsets (50%), ")
+    assert ", ETA " in lines[0] and lines[0].endswith("[dev_clean]")
+    assert lines[1].startswith("[stage 5] 1 of 1: librilight-asr/10m/A/seed1: 2/2 subsets (100%), ")
+    assert lines[1].endswith("[dev_other]") and len(lines) == 2
+
+
+def test_a_step_reading_what_an_earlier_step_of_its_stage_made_follows_it(chain):
+    """A stage's steps were all judged before any ran: a step whose input an earlier step of the
+    same stage made (a store checked after it is embedded, shards merged after they are
+    generated) was recorded with that input missing and redone at every rerun, and kept its
+    stale output when the earlier step was redone."""
+    source, _, out, steps = chain
+
+    def one_stage():
+        runner = Runner(out, stream=io.StringIO())
+        runner.run_stage(1, [copy_step(1, source, out / "a.txt"), copy_step(1, out / "a.txt", out / "b.txt")],
+                         name="test")
+        return runner
+
+    assert len(one_stage().ran) == 2
+    assert one_stage().ran == []  # b's record holds the a.txt it read
+    source.write_text("TWO\n")
+    again = one_stage()
+    assert len(again.ran) == 2 and (out / "b.txt").read_text() == "TWO\n"
+    assert f"input changed: {out / 'a.txt'} changed (content)" in printed(again)

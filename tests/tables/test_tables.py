@@ -354,7 +354,70 @@ def test_expected_seeds_mark_a_cell_with_too_few_run_folders_partial(tmp_path):
     built = collect(runs, tmp_path / "out", ["gcaf-table6"], expected_seeds=3).tables["gcaf-table6"]
     cell = built.cell("E", "wer")
     assert cell["status"] == "partial" and cell["mean"] == 26.5
-    assert [entry["reason"] for entry in cell["missing"]] == ["1 of 3 seeds have no run folder (found seeds 1, 2)"]
+    assert [entry["reason"] for entry in cell["missing"]] == [
+        "1 of 3 seeds have no run folder (seed 3; found seeds 1, 2)"]
+
+
+def test_seeds_n_builds_from_seeds_1_to_n_exactly(tmp_path):
+    """Fig. 3 mixed a seed-2 run an earlier command left, and its time cell averaged decodes of
+    two runs: --seeds 1 takes seed 1 alone; the other run is listed, with why, as unused."""
+    runs = tmp_path / "runs"
+    coordinates = {"dataset": "voxceleb", "task": "asr", "split": "fine-tune", "system": "A"}
+    for seed, wer, seconds in ((1, 20.0, 3.0), (2, 40.0, 9.0)):
+        write_run(runs / f"A_{seed}", {**coordinates, "seed": seed},
+                  {"dev": {"wer": wer, "timing": seconds}})
+    collection = collect(runs, tmp_path / "out", ["ca-fig3"], expected_seeds=1)
+    wer, seconds = (collection.tables["ca-fig3"].cell("(a)", column) for column in ("wer", "decode_seconds"))
+    assert (wer["mean"], wer["seeds"], wer["status"]) == (20.0, [1], "filled")
+    assert (seconds["mean"], seconds["seeds"]) == (3.0, [1])
+    listed = json.loads((tmp_path / "out" / "tables" / "runs.json").read_text())
+    assert listed["unused_runs"] == ["../../runs/A_2"]
+    ignored = next(run for run in listed["runs"] if run["run_dir"] == "../../runs/A_2")["ignored"]
+    assert ignored == "seed 2 is not among the seeds built (--seeds 1: 1..1)"
+    assert "`../../runs/A_2`: seed 2 is not among the seeds built" in (tmp_path / "out" / "tables" / "index.md").read_text()
+    everything = collect(runs, tmp_path / "all", ["ca-fig3"]).tables["ca-fig3"].cell("(a)", "wer")
+    assert everything["seeds"] == [1, 2]  # without --seeds: every seed found
+
+
+def test_one_index_over_every_table_built_into_one_folder(tmp_path):
+    """A second table built into the same folder keeps the first in index.md, runs.json and
+    summary.json (it used to overwrite them)."""
+    runs = tmp_path / "runs"
+    write_run(runs / "E_1", {"dataset": "librilight", "split": "1h", "system": "E", "seed": 1},
+              {"dev_other": {"wer": 25.0}})
+    write_run(runs / "A_10m", {"dataset": "librilight", "split": "10m", "system": "A", "seed": 1},
+              {name: {"wer": 50.0} for name in ("dev_clean", "dev_other", "test_clean", "test_other")})
+    out = tmp_path / "out"
+    collect(runs, out, ["gcaf-table6"])
+    collect(runs, out, ["gcaf-table7"])
+    tables = out / "tables"
+    index = (tables / "index.md").read_text()
+    assert "[GCAF Table 6" in index and "gcaf-table6.md) |" in index and "gcaf-table7.md) * |" in index
+    summary = json.loads((tables / "summary.json").read_text())
+    assert list(summary["tables"]) == ["gcaf-table6", "gcaf-table7"] and summary["built_now"] == ["gcaf-table7"]
+    assert summary["tables"]["gcaf-table6"]["filled"] == 1
+    used = {run["run_dir"]: run["used_by"] for run in json.loads((tables / "runs.json").read_text())["runs"]}
+    assert used["../../runs/E_1"][-1] == "gcaf-table6 (built earlier)"  # and Table 7's 1h/E cells
+    assert used["../../runs/A_10m"] and all(use.startswith("gcaf-table7: 10m/A") for use in used["../../runs/A_10m"])
+
+
+def test_a_cell_left_out_by_systems_or_splits_says_so(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs / "E_1", {"dataset": "librilight", "split": "1h", "system": "E", "seed": 1},
+              {"dev_other": {"wer": 25.0}})
+    write_run(runs / "D4_1", {"dataset": "librilight", "split": "1h", "system": "D4", "seed": 1},
+              {"dev_other": {"wer": 24.0}})
+    built = collect(runs, tmp_path / "out", ["gcaf-table6"], systems=["E"]).tables["gcaf-table6"]
+    assert built.cell("E", "wer")["mean"] == 25.0
+    left = built.cell("D4", "wer")  # its run exists: left out all the same, not mixed in
+    assert left["status"] == "left out" and left["mean"] is None
+    assert left["missing"][0]["reason"] == "left out by --systems E"
+    assert built.summary() == {"cells": 2, "filled": 1, "partial": 0, "missing": 0, "left_out": 1}
+    markdown = (tmp_path / "out" / "tables" / "gcaf-table6.md").read_text()
+    assert "— left out [1]" in markdown and "1. D4 Generative context injection / WER: left out by --systems E" in markdown
+    table7 = collect(runs, tmp_path / "out7", ["gcaf-table7"], splits=["1h"]).tables["gcaf-table7"]
+    assert table7.cell("10m/A", "dev_clean")["missing"][0]["reason"] == "left out by --splits 1h"
+    assert table7.cell("1h/E", "dev_other")["mean"] == 25.0
 
 
 def test_two_runs_claiming_one_seed_are_refused_not_averaged(tmp_path):
@@ -584,12 +647,12 @@ def test_gcaf_collect_results_end_to_end(tmp_path, capsys):
     assert exit_.value.code == 2  # the broken run.json, after writing everything else
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
-    assert summary["tables"] == {"gcaf-table6": {"cells": 2, "filled": 2, "partial": 0, "missing": 0}}
+    assert summary["tables"] == {"gcaf-table6": {"cells": 2, "filled": 2, "partial": 0, "missing": 0, "left_out": 0}}
     assert summary["runs"] == 4
     assert f"{runs / 'broken' / 'run.json'}: no 'split'" in captured.err
     tables = tmp_path / "out" / "tables"
     assert {path.name for path in tables.iterdir()} == {
-        "gcaf-table6.md", "gcaf-table6.csv", "gcaf-table6.json", "runs.json", "index.md"}
+        "gcaf-table6.md", "gcaf-table6.csv", "gcaf-table6.json", "runs.json", "index.md", "summary.json"}
     assert "## Problems (1)" in (tables / "index.md").read_text()
     # fixed: status 0; default --out is RUNS_DIR, default tables those of the benchmarks present (librilight)
     (runs / "broken" / "run.json").write_text('{"dataset": "librilight", "split": "1h", "system": "A", "seed": 1}')
@@ -617,3 +680,28 @@ def test_a_missing_or_empty_runs_dir_is_an_error_naming_it(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([str(tmp_path / "empty")])
     assert exit_.value.code == 2 and f"{tmp_path / 'empty'}: no run folder" in capsys.readouterr().err
+
+
+def test_a_run_with_some_empty_context_gets_a_footnote_and_its_cell_links_the_context_it_read(tmp_path):
+    runs = tmp_path / "runs"
+    store = tmp_path / "context" / "train_1h.P4-13B.cls"
+    context = {"text_encoder": {"folder": "/models/bert", "fingerprint": "aa"},
+               "llm_model": {"size": "13B", "backend": "hf", "folder": "/models/13b", "fingerprint": "bb"},
+               "context_stores": [{"path": str(store), "sha256": "cc", "encoder": "/models/bert", "texts": None,
+                                   "should_have_context": 150, "without_context": 2,
+                                   "first_without_context": ["u7", "u9"]}]}
+    write_run(runs / "E_1", {"dataset": "librilight", "split": "1h", "system": "E", "seed": 1, **context},
+              {"dev_other": {"wer": 25.0}})
+    built = collect(runs, tmp_path / "out", ["gcaf-table6"]).tables["gcaf-table6"]
+    cell = built.cell("E", "wer")
+    assert cell["status"] == "filled" and [entry["warning"] for entry in cell["warnings"]] == [
+        "2 of 150 utterances that should have context have none in train_1h.P4-13B.cls (first: u7, u9)"]
+    markdown = (tmp_path / "out" / "tables" / "gcaf-table6.md").read_text()
+    assert "25.00 ± n/a (n=1) context [c1]; paper 24.9" in markdown and "## Context warnings (1)" in markdown
+    assert "c1. E Generative context-aware / WER (`../../runs/E_1`, seed 1): 2 of 150" in markdown
+    document = json.loads((tmp_path / "out" / "tables" / "gcaf-table6.json").read_text())
+    linked = document["rows"][1]["cells"]["wer"]["values"][0]["context"]
+    assert linked["llm_model"]["fingerprint"] == "bb" and linked["text_encoder"]["folder"] == "/models/bert"
+    assert linked["context_stores"][0]["path"] == "../../context/train_1h.P4-13B.cls"  # relative to the table
+    clean = collect(runs, tmp_path / "out", ["gcaf-table6"]).tables["gcaf-table6"].cell("D4", "wer")
+    assert clean["warnings"] == []

@@ -14,8 +14,9 @@ from typing import List
 
 from ...resources import PLUGIN_DIR, config_dir
 from ...tables.runs import RunFileError, read_run, training_state
+from ..context_check import check_coverage, recipe_coverages, run_context
 from ..plan import PlannedRun, context_need, system_overlay, system_overrides
-from ..processes import hydra_path, hydra_train_command
+from ..processes import hydra_data, hydra_path, hydra_train_command
 from ..options import STAGES
 from ..runner import Step
 from .common import empty_folder, skip_run, write_run_json
@@ -38,8 +39,7 @@ def label_files(data: Path, subset: str, task: str) -> List[Path]:
 def train_overrides(recipe, run: PlannedRun) -> List[str]:
     """The hydra overrides of one run (recorded in its run.json)."""
     layout, need = recipe.layout, context_need(run)
-    overrides = [hydra_path("task.data", layout.data_dir(run.dataset, run.task)),
-                 hydra_path("model.w2v_path", recipe.options.w2v)]
+    overrides = hydra_data(layout.data_dir(run.dataset, run.task)) + [hydra_path("model.w2v_path", recipe.options.w2v)]
     overrides += system_overrides(run)[:1] + [f"common.seed={run.seed}"]
     if run.dataset == "librilight":
         overrides.append(f"dataset.train_subset={layout.train_subset(run)}")
@@ -114,12 +114,29 @@ def finished_training(folder: Path):
     return check
 
 
+def checked_context(recipe) -> dict:
+    """The coverage of every store the runs read, checked before any training reads one
+    (:mod:`..context_check`: an error above ``--max-empty-context``, else a warning); none
+    with ``--dry-run``, which makes no store."""
+    if recipe.options.dry_run:
+        return {}
+    coverages = recipe_coverages(recipe)
+    for coverage in coverages.values():
+        warning = check_coverage(coverage, recipe.options.max_empty_context)
+        if warning:
+            recipe.notice(NUMBER, warning)
+    return coverages
+
+
 def steps(recipe) -> List[Step]:
     result = []
+    coverages = checked_context(recipe)
     for run in recipe.plan.runs:
         folder = recipe.layout.run_folder(run)
         coordinates = run.run_file(train_overrides(recipe, run), recipe.max_update(run.config_name))
         reason = recipe.missing_llm(run)
+        if not reason and coverages:
+            coordinates.update(run_context(recipe, run, coverages))
         if reason:
             result.append(Step(NUMBER, None, [folder / "skipped.json"], settings={"coordinates": coordinates},
                                text=f"not trained ({reason}): write {folder}/run.json and skipped.json",

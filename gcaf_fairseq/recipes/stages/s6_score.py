@@ -1,6 +1,8 @@
-"""Stage 6, score: WER (gcaf-score wer), NER F1 with SLUE's combined tags (gcaf-score ner),
-sentiment macro F1 (gcaf-score sentiment) of every decoding, and ROUGE-1 of the generations
-(gcaf-rouge, GCAF Table 3). Each score is made from the files it reads."""
+"""Stage 6, score: NER F1 with SLUE's combined tags (gcaf-score ner), sentiment macro F1
+(gcaf-score sentiment) of every decoding, and ROUGE-1 of the generations (gcaf-rouge, GCAF
+Table 3). Each score is made from the files it reads. WER has one source, the decoding's
+own ``SUBSET.wer.json`` (fairseq-generate --decoding-output, stage 5), which the tables read:
+no second WER file is written here."""
 
 from pathlib import Path
 from typing import List
@@ -39,11 +41,6 @@ def steps(recipe) -> List[Step]:
                                                "--id-format", "tsv"]
                 result.append(Step(NUMBER, argv, [out / "sentiment.json"], inputs=[reference, prediction],
                                    stdout=out / "sentiment.json", name=name))
-            else:  # WER: fairseq-generate --decoding-output wrote SUBSET.wer.json; rescored from the words
-                ref, hyp = out / f"{subset}.ref.wrd", out / f"{subset}.hyp.wrd"
-                argv = python_tool("score") + ["wer", "--ref", str(ref), "--hyp", str(hyp)]
-                result.append(Step(NUMBER, argv, [out / "score.wer.json"], inputs=[ref, hyp],
-                                   stdout=out / "score.wer.json", name=name))
     for rouge in recipe.plan.rouge:
         result += rouge_steps(recipe, rouge)
     return result
