@@ -11,6 +11,7 @@ under ``context_missing=zero``.
 
 import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
@@ -112,7 +113,7 @@ def join_context_store(dataset, split: str, model_cfg, manifest: str, template: 
             f"context_use=injection needs a context embedding for every utterance of '{split}': "
             "set task.context_store (e.g. /data/ctx/{split}.p4.cls, written by gcaf-embed-context)"
         )
-    path = split_path(template, split)
+    path = split_path(template, split, "context_store")
     if not os.path.exists(path):
         if context_use == "aware":
             logger.warning(
@@ -166,7 +167,7 @@ def join_neighbour_audio(dataset, split: str, model_cfg, manifest: str, template
             )
         logger.info(f"{split}: no utterance table; the aware model needs no neighbours to decode")
         return ContextJoin(dataset)
-    path = split_path(template, split)
+    path = split_path(template, split, "utterance_table")
     if not os.path.exists(path):
         if injection:
             raise FileNotFoundError(f"utterance table {path} for split '{split}' does not exist (task.utterance_table={template})")
@@ -185,11 +186,19 @@ def join_neighbour_audio(dataset, split: str, model_cfg, manifest: str, template
     return ContextJoin(NeighbourAudioDataset(dataset, lookup, file_audio_dataset(dataset)), missing=len(lookup.missing))
 
 
-def split_path(template: str, split: str) -> str:
-    """``template`` with every ``{split}`` filled in, and nothing else: any other brace is part
+_PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def split_path(template: str, split: str, option: str = "context_store") -> str:
+    """``template`` with every ``{split}`` filled in, and nothing else: other braces are part
     of the path (a folder may be named ``${oc.env:HOME}`` or ``{a,b}``), so ``str.format``,
-    which would refuse or misread it, is not used. A path without ``{split}`` is the same file
-    for every subset."""
+    which would refuse or misread them, is not used. A placeholder of another name
+    (``{kind}``, a typo of ``{split}``) is refused, naming the task ``option``. A path without
+    ``{split}`` is the same file for every subset."""
+    others = sorted({name for name in _PLACEHOLDER.findall(template) if name != "split"})
+    if others:
+        raise ValueError(f"task.{option} '{template}' must be a path with only {{split}} to fill in "
+                         f"(it holds {', '.join('{' + name + '}' for name in others)})")
     return template.replace("{split}", split)
 
 

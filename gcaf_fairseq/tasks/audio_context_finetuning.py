@@ -245,7 +245,7 @@ class AudioContextFinetuningTask(AudioFinetuningTask):
         recorded = self.state.state_dict.get("context_text_encoder")
         given = None
         if self.cfg.context_store:
-            path = split_path(self.cfg.context_store, split, "context_store")
+            path = split_path(self.cfg.context_store, split)
             if not os.path.exists(path):
                 raise FileNotFoundError(f"context store {path} does not exist (--context-store {self.cfg.context_store})")
             given = text_encoder_settings(ContextStore.open(path, check_values=False))
