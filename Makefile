@@ -8,4 +8,4 @@ demo: setup
 	.venv/bin/gcaf-demo
 
 test: setup
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest --durations=25
