@@ -199,7 +199,7 @@ def test_a_flac_replaced_then_restored_is_prepared_and_decoded_again_both_times(
     soundfile.write(str(flac), clip(probes.speech_clips, 2), 16000, subtype="PCM_16")  # another length
     replaced = probes.run("flac replaced")
     assert ran(replaced) == steps("prepare dev_other", *DOWNSTREAM)
-    assert "audio (3 -> 3 files, sizes or times)" in why(replaced)
+    assert "audio or checkpoints (3 -> 3 files, sizes or times)" in why(replaced)
     flac.write_bytes(original)
     restored = probes.run("flac restored")
     assert ran(restored) == steps("prepare dev_other", *DOWNSTREAM) and probes.cell()["status"] == "filled"
