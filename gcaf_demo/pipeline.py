@@ -108,6 +108,11 @@ class DemoSystem:
         return need.source == "store" and need.at_decoding
 
     @property
+    def training_texts(self) -> Optional[str]:
+        """The system whose hypotheses of train and valid are its training texts (C1L-hA: A)."""
+        return self.record.training_texts
+
+    @property
     def reads_neighbours(self) -> bool:
         """Audio context ((b), bP): training and decoding read the utterance table."""
         return self.need.source == "neighbours"
@@ -138,7 +143,8 @@ def decode_folder_name(run_name: str, variant: registry.DecodingVariant, plain: 
 
 #: the demo's systems, from the registry: the five of its table and those beyond the papers
 #: (docs/demo.md, "Beyond the papers on the demo corpus": not in --systems all)
-SYSTEMS = {name: DemoSystem(name) for name in ("A", "C1", "D4", "E", "C1L", "EL", "C1L-K2", "C1L-K3", "C1L-K3s", "bP")}
+SYSTEMS = {name: DemoSystem(name) for name in ("A", "C1", "D4", "E", "C1L", "EL", "C1L-K2", "C1L-K3", "C1L-K3s", "bP",
+                                                "C1L-hA")}
 # --systems all: the five systems of the demo's table.
 ALL_SYSTEMS = ("A", "C1", "D4", "E", "C1L")
 SYSTEM_DESCRIPTIONS = {name: system.description for name, system in SYSTEMS.items()}
@@ -356,18 +362,21 @@ def utterance_table_template(corpus_dir: Path) -> str:
 
 
 def training_step(system: str, save_dir: Path, corpus_dir: Path, w2v_path: Path, overrides: List[str],
-                  updates: int, threads: Optional[int]) -> Step:
+                  updates: int, threads: Optional[int], store: Optional[str] = None) -> Step:
     """The fine-tuning of one demo run, as a step of the recipes' runner: made from the corpus
     (manifests, letters, the audio they list), the system's stores or utterance tables, the
     pretrained wav2vec2, the configs and the overrides; redone (from scratch) when one of them
-    changes, resumed when it was killed, skipped when done."""
+    changes, resumed when it was killed, skipped when done. ``store``: the path template of
+    the system's training store (default: the demo's ``context/{split}.{store_name}.cls``)."""
     spec = SYSTEMS[system]
+    if spec.store_name is not None:
+        store = store or demo_store(save_dir.parent.parent / "context", spec)
     configs = config_dir_of("finetuning")
     inputs: list = [w2v_path, configs / "demo_tiny.yaml", configs / "system" / f"{spec.overlay}.yaml"]
     for split in ("train", "valid"):
         inputs += [corpus_dir / f"{split}.tsv", corpus_dir / f"{split}.ltr", (corpus_dir / f"{split}.tsv", "manifest-audio")]
         if spec.store_name is not None:
-            inputs.append(save_dir.parent.parent / "context" / f"{split}.{spec.store_name}.cls")
+            inputs.append(Path(store.format(split=split)))
         if spec.reads_neighbours:
             inputs.append(corpus_dir / f"{split}.utterances.jsonl")
     inputs.append(corpus_dir / "dict.ltr.txt")
@@ -411,11 +420,13 @@ def train_system(
     run_name: Optional[str] = None,
     runner: Optional[Runner] = None,
     repeat: int = 1,
+    store: Optional[str] = None,
 ) -> TrainedRun:
     """Fine-tune ``system`` with fine-tuning seed ``seed`` into ``finetune/{run_name}``
     (default: the system's name). The training goes through ``runner`` (the recipes' runner,
     records in ``out_dir/.recipe``): a finished one made from the same inputs and settings is
-    reused."""
+    reused. ``store``: the training store's path template (default: the demo's store of the
+    system; C1L-hA: :func:`first_pass_training_store`)."""
     spec = SYSTEMS[system]
     record = spec.record
     run_name = run_name or system
@@ -430,7 +441,8 @@ def train_system(
     if lr is not None:
         overrides.append(f"optimization.lr=[{lr}]")
     if spec.store_name is not None:
-        overrides.append(hydra_path("task.context_store", demo_store(out_dir / "context", spec)))
+        store = store or demo_store(out_dir / "context", spec)
+        overrides.append(hydra_path("task.context_store", store))
     if spec.reads_neighbours:
         overrides.append(hydra_path("task.utterance_table", utterance_table_template(corpus_dir)))
     # the system's overlay, its knobs (bP's window and offset; E's alpha is the demo's: the papers'
@@ -441,7 +453,7 @@ def train_system(
     save_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomically(save_dir / "demo_settings.json", json.dumps(overrides))
     runner = runner or Runner(out_dir, prefix="[demo]    ")
-    step = training_step(system, save_dir, corpus_dir, w2v_path, overrides, updates, threads)
+    step = training_step(system, save_dir, corpus_dir, w2v_path, overrides, updates, threads, store)
     if not runner.run(step):
         print(f"[demo]     {run_name}: already trained ({runner.record_path(step)})", flush=True)
     wall_seconds, cpu_seconds = runner.times(step)
@@ -462,27 +474,50 @@ def demo_store(context_dir: Path, spec: DemoSystem) -> str:
     return f"{context_dir}/{{split}}.{spec.store_name}.cls"
 
 
-def first_pass_store(out_dir: Path, spec: DemoSystem, first_pass_run: str) -> Tuple[str, Optional[dict]]:
-    """Two-pass decoding's store of the test split: ``gcaf-context-texts --hypotheses`` on the
-    first pass's ``decode/{first_pass_run}/test.hyp.wrd``, in the system's layout (K previous
-    texts, joined or separate), embedded with the demo's MiniLM into
-    ``context/hyp-{first_pass_run}/test.{store_name}.cls`` (again each time: the first pass may
-    have been redone). Returns the store's path template and the context-texts summary, with
-    the seconds it took to write and embed the texts."""
+def hypothesis_store(out_dir: Path, spec: DemoSystem, first_pass_run: str, split: str = "test") -> Tuple[str, dict]:
+    """A split's store of a first pass's hypotheses: ``gcaf-context-texts --hypotheses`` on
+    ``decode/{first_pass_run}/{split}.hyp.wrd``, in the system's layout (K previous texts,
+    joined or separate), embedded with the demo's MiniLM into
+    ``context/hyp-{first_pass_run}/{split}.{store_name}.cls``. Returns the store's path
+    template and the context-texts summary, with the seconds it took to write and embed."""
     started = time.perf_counter()
     context_dir = out_dir / "context" / f"hyp-{first_pass_run}"
     context_dir.mkdir(parents=True, exist_ok=True)
-    corpus_dir = out_dir / "corpus"
-    texts = context_dir / f"test.{spec.store_name}_text.jsonl"
+    texts = context_dir / f"{split}.{spec.store_name}_text.jsonl"
     summary = write_context_texts(
-        corpus_dir / "test.utterances.jsonl", texts, previous=spec.previous, join=spec.join,
-        hypotheses=out_dir / "decode" / first_pass_run / "test.hyp.wrd",
+        out_dir / "corpus" / f"{split}.utterances.jsonl", texts, previous=spec.previous, join=spec.join,
+        hypotheses=out_dir / "decode" / first_pass_run / f"{split}.hyp.wrd",
     )
     separate = spec.join == "separate"
-    embed_once(texts, "texts" if separate else "text", context_dir / f"test.{spec.store_name}.cls", demo_text_encoder(),
-               "cls-per-text" if separate else "cls", again=True)
+    embed_once(texts, "texts" if separate else "text", context_dir / f"{split}.{spec.store_name}.cls",
+               demo_text_encoder(), "cls-per-text" if separate else "cls", again=True)
     summary["seconds"] = time.perf_counter() - started
     return demo_store(context_dir, spec), summary
+
+
+def first_pass_store(out_dir: Path, spec: DemoSystem, first_pass_run: str) -> Tuple[str, dict]:
+    """Two-pass decoding's store of the test split (:func:`hypothesis_store`), made again
+    each time: the first pass may have been redone."""
+    return hypothesis_store(out_dir, spec, first_pass_run, "test")
+
+
+def first_pass_training_store(first_pass: TrainedRun, spec: DemoSystem, out_dir: Path, corpus_dir: Path) -> str:
+    """The training store of a system trained on a first pass's hypotheses (C1L-hA): the
+    first pass's run (A's of the same seed and repeat) decodes train and valid into
+    ``decode/{its run}``, and their hypotheses become the previous texts
+    (:func:`hypothesis_store`). Made once per first-pass checkpoint: a store newer than the
+    checkpoint is kept, so the training that reads it is not redone."""
+    context_dir = out_dir / "context" / f"hyp-{first_pass.run_name}"
+    for split in ("train", "valid"):
+        store = context_dir / f"{split}.{spec.store_name}.cls"
+        if store.exists() and store.stat().st_mtime >= first_pass.checkpoint.stat().st_mtime:
+            continue
+        results_dir = out_dir / "decode" / first_pass.run_name
+        print(f"[demo]     {first_pass.run_name}: decoding {split} for the training texts of {spec.name} -> {store}",
+              flush=True)
+        generate(corpus_dir, first_pass.checkpoint, split, results_dir, [])
+        hypothesis_store(out_dir, spec, first_pass.run_name, split)
+    return demo_store(context_dir, spec)
 
 
 def decoding_arguments(spec: DemoSystem, variant: registry.DecodingVariant, out_dir: Path, corpus_dir: Path,
@@ -870,14 +905,24 @@ def run_demo(
     threads = max(1, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1) // parallel)
     if parallel > 1:
         print(f"[demo]     {parallel} fine-tuning runs side by side, {threads} torch thread(s) each", flush=True)
+
+    def train(run, store=None):
+        return train_system(run[0], out_dir, corpus_dir, w2v_path, finetune_updates, run[1], alpha, llm, threads, lr,
+                            run_name=run[3], repeat=run[2], store=store)
+
+    # Systems trained on a first pass's hypotheses (C1L-hA) wait for that pass: A's run of the
+    # same seed and repeat, trained in the first wave, decodes train and valid for them.
+    first_wave = [run for run in runs if SYSTEMS[run[0]].training_texts is None]
+    second_wave = [run for run in runs if SYSTEMS[run[0]].training_texts is not None]
     with ThreadPoolExecutor(parallel) as pool:  # each run is a fairseq process: threads only wait
-        trained = list(pool.map(
-            lambda run: train_system(
-                run[0], out_dir, corpus_dir, w2v_path, finetune_updates, run[1], alpha, llm, threads, lr,
-                run_name=run[3], repeat=run[2],
-            ),
-            runs,
-        ))
+        trained = dict(zip(first_wave, pool.map(train, first_wave)))
+        stores = {}
+        for run in second_wave:
+            first_pass = trained[next(other for other in first_wave if other[0] == SYSTEMS[run[0]].training_texts
+                                      and other[1:3] == run[1:3])]
+            stores[run] = first_pass_training_store(first_pass, SYSTEMS[run[0]], out_dir, corpus_dir)
+        trained.update(zip(second_wave, pool.map(lambda run: train(run, stores[run]), second_wave)))
+    trained = [trained[run] for run in runs]
     # After the trainings, one at a time (their times compare), plain decodings first: a
     # two-pass variant reads the plain decoding of its first-pass system.
     decoded = {}
@@ -902,7 +947,8 @@ def decoding_plan(systems, decodings: str = "plain") -> Dict[str, tuple]:
     system's plain decoding only), ``all`` (every variant it has), or comma-separated variant
     names (:data:`gcaf_fairseq.systems.DECODING_VARIANTS`), each run by the systems that have
     it. ``ValueError`` for an unknown name, a name no chosen system has, or a two-pass
-    variant whose first-pass system (A) is not among ``systems``."""
+    variant or a system trained on hypotheses (C1L-hA) whose first-pass system (A) is not
+    among ``systems``."""
     names = [name.strip() for name in str(decodings).split(",") if name.strip()] or ["plain"]
     unknown = [name for name in names if name not in registry.DECODING_VARIANTS + ("all",)]
     if unknown:
@@ -917,6 +963,10 @@ def decoding_plan(systems, decodings: str = "plain") -> Dict[str, tuple]:
     if unused:
         raise ValueError(f"no system among {', '.join(systems)} has the decoding variant(s) {', '.join(unused)}")
     for system, variants in plan.items():
+        first_pass = SYSTEMS[system].training_texts
+        if first_pass is not None and first_pass not in systems:
+            raise ValueError(f"{system} is trained on {first_pass}'s hypotheses of the same run: add {first_pass} to "
+                             "the systems")
         for variant in variants:
             if variant.first_pass is not None and variant.first_pass not in systems:
                 raise ValueError(

@@ -102,6 +102,9 @@ class System:
     context_layer: Optional[int] = None  # model.context_layer (None: the output, the papers')
     previous: int = 1  # text systems: how many previous texts the store holds (1: the papers')
     join: str = "concat"  # K > 1: one text joined by a space, or "separate": K [CLS] rows
+    #: text systems: the system whose hypotheses of the training and validation splits are the texts
+    #: at training, as two passes give them at decoding (None: the ground truth, the papers')
+    training_texts: Optional[str] = None
 
     @property
     def defaults(self) -> Dict[str, Any]:
@@ -251,6 +254,11 @@ def _records() -> List[System]:
                inference="the previous utterance's audio, encoded again (or its encoding kept: --sequential-context)",
                paper_row=False),
     ]
+    records.append(System(
+        "C1L-hA", "C1", "C1L trained on A's hypotheses of the previous sentence", "text", "injection",
+        fixed={"pooling": "cls", "context_text": "previous", "distillation": False}, context_layer=-1,
+        inference="the previous ground-truth text + the text encoder", oracle=True, paper_row=False,
+        training_texts="A"))
     for previous, join, what in ((2, "concat", "the 2 previous sentences as one text"),
                                  (3, "concat", "the 3 previous sentences as one text"),
                                  (3, "separate", "attending to the 3 previous sentences' [CLS] (a sequence store)")):

@@ -4,6 +4,7 @@ which runs, stores, commands and tables it makes, with the expensive stages (syn
 pretraining, fine-tuning, decoding) replaced by recorders."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ def test_store_names_per_system():
     assert names == {
         "A": None, "C1": "prev", "D4": "P4", "E": "P4", "C1L": "prev", "EL": "P4",
         "C1L-K2": "prev2", "C1L-K3": "prev3", "C1L-K3s": "prev3-sep", "bP": None,
+        "C1L-hA": "prev",
     }
     assert SYSTEMS["EL"].overlay == "E" and SYSTEMS["EL"].context_layer == -1
     assert ALL_SYSTEMS == ("A", "C1", "D4", "E", "C1L")  # the five-system table; the others are opt-in
@@ -163,8 +165,10 @@ def stub_runs(monkeypatch, calls):
     per training, (run name, variant) per decoding."""
     calls.update(runs=[], decodings=[])
 
-    def train_system(system, out_dir, corpus_dir, w2v, updates, seed, alpha, llm, threads, lr, run_name, repeat):
+    def train_system(system, out_dir, corpus_dir, w2v, updates, seed, alpha, llm, threads, lr, run_name, repeat,
+                     store=None):
         calls["runs"].append((system, seed, repeat, run_name))
+        calls.setdefault("stores", {})[run_name] = store
         return pipeline.TrainedRun(system, run_name, seed, repeat, out_dir / "finetune" / run_name / "checkpoint_last.pt",
                                    system, None, None)
 
@@ -227,6 +231,66 @@ def test_repeats_and_decoding_variants_are_scheduled(monkeypatch, tmp_path):
     pipeline.run_demo(out_dir=tmp_path / "demo", systems=["A", "C1L"], parallel=1)
     assert calls["decodings"] == [("A", "plain"), ("C1L", "gt")]
     assert "| decoding |" not in (tmp_path / "demo" / "results.md").read_text()
+
+
+def test_a_system_trained_on_hypotheses_waits_for_its_first_pass(monkeypatch, tmp_path):
+    """C1L-hA.run2 is trained after A.run2 (the second wave), on the store of A.run2's
+    hypotheses of train and valid; every other run trains in the first wave with the demo's
+    stores."""
+    calls = {}
+    stub_shared_stages(monkeypatch, tmp_path, calls)
+    stub_runs(monkeypatch, calls)
+    first_passes = []
+
+    def first_pass_training_store(first_pass, spec, out_dir, corpus_dir):
+        first_passes.append((first_pass.run_name, spec.name, len(calls["runs"])))
+        return f"{out_dir}/context/hyp-{first_pass.run_name}/{{split}}.prev.cls"
+
+    monkeypatch.setattr(pipeline, "first_pass_training_store", first_pass_training_store)
+    results = pipeline.run_demo(out_dir=tmp_path / "demo", systems=["C1L-hA", "A"], repeats=2, parallel=2)
+    assert first_passes == [("A", "C1L-hA", 2), ("A.run2", "C1L-hA", 2)]  # after both A runs, before C1L-hA's
+    assert [name for *_, name in calls["runs"][2:]] == ["C1L-hA", "C1L-hA.run2"]
+    assert calls["stores"]["C1L-hA.run2"] == f"{tmp_path / 'demo'}/context/hyp-A.run2/{{split}}.prev.cls"
+    assert calls["stores"]["A"] is None
+    assert [(r.system, r.repeat) for r in results] == [("C1L-hA", 1), ("A", 1), ("C1L-hA", 2), ("A", 2)]
+    with pytest.raises(ValueError, match="C1L-hA is trained on A's hypotheses of the same run: add A"):
+        pipeline.run_demo(out_dir=tmp_path / "demo", systems=["C1L-hA"])
+
+
+def test_the_training_store_of_a_first_pass_is_made_once_per_checkpoint(monkeypatch, tmp_path):
+    """A.run2 decodes train and valid (recorded here), their hypotheses are embedded by the
+    real MiniLM into context/hyp-A.run2/; a second call keeps them (C1L-hA's training inputs
+    do not change), a retrained A makes them again."""
+    out_dir = tmp_path / "demo"
+    corpus_dir = out_dir / "corpus"
+    corpus_dir.mkdir(parents=True)
+    checkpoint = out_dir / "finetune" / "A.run2" / "checkpoint_last.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_text("weights")
+    for split in ("train", "valid"):
+        write_table(corpus_dir, split, chapters=1, sentences=2)
+    decoded = []
+
+    def generate(data, checkpoint, subset, results, extra):
+        decoded.append(subset)
+        results.mkdir(parents=True, exist_ok=True)
+        (results / f"{subset}.ids").write_text(f"{subset}-0-0\n{subset}-0-1\n")
+        (results / f"{subset}.hyp.wrd").write_text(f"{subset.upper()} ZERO\n{subset.upper()} ONE\n")
+
+    monkeypatch.setattr(pipeline, "generate", generate)
+    first_pass = pipeline.TrainedRun("A", "A.run2", 1, 2, checkpoint, "A", TrainingReport(0, 0, [], []),
+                                     pipeline.RunTimes(1.0, 1.0))
+    template = pipeline.first_pass_training_store(first_pass, SYSTEMS["C1L-hA"], out_dir, corpus_dir)
+    assert template == f"{out_dir}/context/hyp-A.run2/{{split}}.prev.cls" and decoded == ["train", "valid"]
+    texts = (out_dir / "context" / "hyp-A.run2" / "train.prev_text.jsonl").read_text().splitlines()
+    assert [json.loads(line)["text"] for line in texts] == ["", "TRAIN ZERO"]
+    assert ContextStore(template.format(split="valid")).get("valid-0-1").shape[0] == 1
+    pipeline.first_pass_training_store(first_pass, SYSTEMS["C1L-hA"], out_dir, corpus_dir)
+    assert decoded == ["train", "valid"]  # kept
+    later = (out_dir / "context" / "hyp-A.run2" / "train.prev.cls").stat().st_mtime + 10
+    os.utime(checkpoint, (later, later))  # A trained again
+    pipeline.first_pass_training_store(first_pass, SYSTEMS["C1L-hA"], out_dir, corpus_dir)
+    assert decoded == ["train", "valid"] * 2
 
 
 def test_decoding_plan_and_its_errors():
