@@ -118,3 +118,33 @@ def test_the_demo_reads_its_systems_and_stores_from_the_registry():
         assert demo_system.decoding_reads_store == (record.use == "injection" and record.context != "audio"
                                                     and record.context != "none")
     assert Path(OVERLAYS / "E.yaml").is_file()
+
+
+def test_decoding_variants_follow_what_each_system_reads():
+    """System.decodings: one rule over the context a system reads at decoding."""
+    def variants(name, knobs=None):
+        return [(v.name, v.oracle, v.sequential, v.first_pass) for v in systems.get(name).decodings(knobs)]
+
+    assert variants("A") == variants("E") == variants("B") == [("plain", False, False, None)]
+    assert variants("C1") == variants("C1L") == [
+        ("gt", True, False, None), ("hyp-A", False, False, "A"), ("own", False, True, None)]
+    assert variants("C2")[2] == ("own", False, True, None)  # a sequence store of one previous text
+    # K previous texts: two passes only (the sequential pass embeds one hypothesis)
+    assert variants("C1L-K2") == variants("C1L-K3s") == [("gt", True, False, None), ("hyp-A", False, False, "A")]
+    assert "2 texts" in systems.get("C1L-K2").decodings()[1].context
+    assert variants("C3") == variants("D4") == [("gt", True, False, None)]
+    # (b): re-encoding the next utterance is an oracle; a previous-only window can be cached
+    assert variants("ca_b") == [("reencoded", True, False, None)]
+    assert variants("bP") == variants("ca_b", {"window": 2, "offset": -1}) == [
+        ("reencoded", False, False, None), ("cached", False, True, None)]
+    assert variants("ca_b", {"window": 3, "offset": -2})[1][0] == "cached"
+    assert [v[0] for v in variants("ca_b", {"window": 3, "offset": -1})] == ["reencoded"]
+    assert {v.name for name in systems.SYSTEMS for v in systems.get(name).decodings()} == set(systems.DECODING_VARIANTS)
+
+
+def test_bP_is_row_b_with_a_previous_only_window():
+    bp = systems.get("bP")
+    assert not bp.paper_row and bp.overlay == "ca_b" and bp.need().source == "neighbours" and bp.need().at_decoding
+    assert bp.hydra_overrides() == ["+system=ca_b", "model.context_dim=32", "model.context_window=2",
+                                    "model.context_offset=-1"]
+    assert "bP" not in systems.paper_rows()

@@ -1,6 +1,8 @@
 """``gcaf-demo``: systems A and C1L (``--systems all``: A, C1, D4, E and C1L) end to end on the
 synthesized homophone corpus, or A and E on the plain topic corpus (see README).
-``--finetune-seeds 1,2,3`` fine-tunes each system once per seed and adds a table of means."""
+``--finetune-seeds 1,2,3`` fine-tunes each system once per seed, ``--repeats 3`` three times per
+seed, and a table of means follows; ``--decodings all`` decodes the injection systems also with
+the context a deployed decoder has (docs/demo.md)."""
 
 import argparse
 import dataclasses
@@ -8,7 +10,7 @@ import os
 from typing import List, Optional
 
 from gcaf_fairseq.cli.console import setup_logging
-from gcaf_demo.pipeline import ALL_SYSTEMS, CORPORA, SYSTEM_DESCRIPTIONS, DemoSettings, run_demo
+from gcaf_demo.pipeline import ALL_SYSTEMS, CORPORA, SYSTEM_DESCRIPTIONS, DemoSettings, decoding_plan, run_demo
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +70,12 @@ def main(argv: Optional[List[str]] = None) -> None:
             finetune_seeds = [int(seed) for seed in args.finetune_seeds.split(",") if seed.strip()]
         except ValueError:
             parser.error(f"--finetune-seeds takes comma-separated integers, got {args.finetune_seeds!r}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    try:
+        decoding_plan(systems or CORPORA[args.corpus].systems, args.decodings)
+    except ValueError as error:
+        parser.error(str(error))
     settings = {setting.name: getattr(args, setting.name) for setting in dataclasses.fields(DemoSettings)}
     run_demo(
         out_dir=args.out, systems=systems, finetune_updates=args.updates, lr=args.lr, finetune_seeds=finetune_seeds,

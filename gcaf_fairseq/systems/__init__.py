@@ -13,7 +13,11 @@ about a system:
   current ground-truth text, K previous texts, or an LLM's generation with one prompt);
 - its **hydra overrides** (:meth:`System.hydra_overrides`): the overlay, the knobs'
   overrides (alpha, D, L, O) and the settings the overlay does not fix (``context_layer``,
-  ``context_pooling`` of a K-row store).
+  ``context_pooling`` of a K-row store);
+- its **decoding variants** (:meth:`System.decodings`): where an injection system's context
+  comes from at decoding -- the oracle's (the ground-truth store, the neighbours' audio
+  re-encoded) or what a deployed decoder has (a first pass's hypotheses, its own previous
+  hypothesis, the previous utterance's encoding kept from its own decoding).
 
 Adding a system is one record in :data:`SYSTEMS` (through :func:`register_system`) and one
 overlay yaml; ``tests/test_systems.py`` checks that every record's yaml exists and every yaml
@@ -60,6 +64,24 @@ class ContextNeed:
 
 
 @dataclass(frozen=True)
+class DecodingVariant:
+    """One way of decoding a system: what its context is made of at decoding (docs/systems.md,
+    "Decoding with the context a deployed decoder has"). A system's first variant is what a
+    plain ``fairseq-generate`` with its training store or utterance table does."""
+
+    name: str  # one of DECODING_VARIANTS
+    label: str  # short, for a table cell
+    context: str  # what decoding reads, in words
+    oracle: bool  # it reads what a decoder transcribing a recording does not have at that moment
+    sequential: bool = False  # fairseq-generate --sequential-context (own hypotheses / cached encodings)
+    first_pass: Optional[str] = None  # two passes: the system whose hypotheses become the previous texts
+
+
+#: every decoding variant's name, in the order a table lists them
+DECODING_VARIANTS = ("plain", "gt", "hyp-A", "own", "reencoded", "cached")
+
+
+@dataclass(frozen=True)
 class System:
     """One system: a table row, a family whose knobs name a row, or a system beyond the papers."""
 
@@ -80,6 +102,9 @@ class System:
     context_layer: Optional[int] = None  # model.context_layer (None: the output, the papers')
     previous: int = 1  # text systems: how many previous texts the store holds (1: the papers')
     join: str = "concat"  # K > 1: one text joined by a space, or "separate": K [CLS] rows
+    #: text systems: the system whose hypotheses of the training and validation splits are the texts
+    #: at training, as two passes give them at decoding (None: the ground truth, the papers')
+    training_texts: Optional[str] = None
 
     @property
     def defaults(self) -> Dict[str, Any]:
@@ -108,6 +133,47 @@ class System:
         prompt, llm = values["prompt"], values.get("llm")
         kind = prompt if llm is None else f"{prompt}-{llm}"
         return ContextNeed("store", kind, pooling, at_decoding, prompt=prompt, llm=llm)
+
+    def decodings(self, knobs: Optional[Mapping[str, Any]] = None) -> Tuple[DecodingVariant, ...]:
+        """The ways this system can be decoded with these knobs, the plain one first:
+
+        - no context at decoding (A, the aware E and B): ``plain``, the current audio;
+        - the previous ground-truth text(s) (C1/C2, C1L, C1L-K*): ``gt`` (the store, an
+          oracle), ``hyp-A`` (two passes: A's hypotheses of the split as the previous texts,
+          any K and layout) and, for one previous text, ``own`` (``--sequential-context``:
+          the model's own previous hypothesis, embedded as it decodes);
+        - the current text (C3/C4) or an LLM's generation (D): ``gt`` only (their realistic
+          forms need the hypothesis of the utterance itself, or an LLM, at decoding);
+        - the neighbours' audio ((b)): ``reencoded`` and, for a previous-only window
+          (``offset = 1 - window``), ``cached`` (``--sequential-context``: the previous
+          utterances' encodings kept from their own decoding). Re-encoding is an oracle
+          when the window reaches following utterances, which a decoder has not heard yet.
+        """
+        values = {**self.defaults, **(knobs or {})}
+        need = self.need(knobs)
+        if not need.at_decoding:
+            return (DecodingVariant("plain", "current audio", "the current audio", False),)
+        if need.source == "neighbours":
+            previous_only = values["offset"] == 1 - values["window"]
+            reencoded = DecodingVariant("reencoded", "re-encoded", "the neighbours' audio, encoded again",
+                                        oracle=not previous_only)
+            if not previous_only:
+                return (reencoded,)
+            return (reencoded, DecodingVariant(
+                "cached", "cached", "the previous utterance's encoding, kept from its own decoding", False,
+                sequential=True))
+        ground_truth = DecodingVariant("gt", "GT", self.inference, self.oracle)
+        if self.context != "text" or values.get("context_text", "previous") != "previous":
+            return (ground_truth,)
+        texts = "text" if self.previous == 1 else f"{self.previous} texts"
+        variants = [ground_truth, DecodingVariant(
+            "hyp-A", "A's hyp.", f"A's hypotheses as the previous {texts} (two passes) + the text encoder", False,
+            first_pass="A")]
+        if self.previous == 1 and self.join == "concat":
+            variants.append(DecodingVariant(
+                "own", "own hyp.", "its own hypothesis of the previous utterance + the text encoder", False,
+                sequential=True))
+        return tuple(variants)
 
     def hydra_overrides(self, knobs: Optional[Mapping[str, Any]] = None) -> List[str]:
         """``+system=OVERLAY``, then what the overlay does not fix: the knobs' overrides (in
@@ -183,7 +249,16 @@ def _records() -> List[System]:
                "aware", fixed={"distillation": True}, tunable={"prompt": "P4", "llm": "13B", "pooling": "cls",
                                                                 "alpha": 10.0},
                context_layer=-1, paper_row=False),
+        System("bP", "ca_b", "context injection from the previous utterance's audio (CA row (b), window 2, "
+               "offset -1)", "audio", "injection", tunable={**_CA_AUDIO, "offset": -1},
+               inference="the previous utterance's audio, encoded again (or its encoding kept: --sequential-context)",
+               paper_row=False),
     ]
+    records.append(System(
+        "C1L-hA", "C1", "C1L trained on A's hypotheses of the previous sentence", "text", "injection",
+        fixed={"pooling": "cls", "context_text": "previous", "distillation": False}, context_layer=-1,
+        inference="the previous ground-truth text + the text encoder", oracle=True, paper_row=False,
+        training_texts="A"))
     for previous, join, what in ((2, "concat", "the 2 previous sentences as one text"),
                                  (3, "concat", "the 3 previous sentences as one text"),
                                  (3, "separate", "attending to the 3 previous sentences' [CLS] (a sequence store)")):

@@ -187,10 +187,20 @@ def test_the_homophone_demo_scores_every_target_of_every_system(tmp_path):
 
     # 2 topics x 3 chapters x 4 sentences: the test split is 2 chapters, 8 utterances with 4
     # neutral targets and 0-4 topic ones; C1L injects before the small model's last layer, EL
-    # (E at depth) pools and fuses its student there, C1L-K3s attends to 3 previous [CLS].
+    # (E at depth) pools and fuses its student there, C1L-K3s attends to 3 previous [CLS], bP
+    # takes the previous sentence's audio. C1L is also decoded with its own hypotheses and bP
+    # with the previous utterance's encoding kept (fairseq-generate --sequential-context).
     options = dict(topics=["kitchen", "garden"], chapters_per_topic=3, sentences_per_chapter=4)
-    results = run_demo(out_dir=tmp_path / "demo", systems=["A", "C1L", "EL", "C1L-K3s"], pretrain_updates=4,
-                       finetune_updates=6, corpus_options=options, llm_steps=20)
+    results = run_demo(out_dir=tmp_path / "demo", systems=["A", "C1L", "EL", "C1L-K3s", "bP"], pretrain_updates=4,
+                       finetune_updates=6, corpus_options=options, llm_steps=20, decodings="own,cached")
+    assert [(r.system, r.decoding) for r in results] == [
+        ("A", "plain"), ("C1L", "gt"), ("C1L", "own"), ("EL", "plain"), ("C1L-K3s", "gt"), ("bP", "reencoded"),
+        ("bP", "cached")]
+    decode = tmp_path / "demo" / "decode"
+    # one utterance per batch: the cached encoding is the re-encoded one, so are the hypotheses
+    assert (decode / "bP.cached" / "test.hyp.wrd").read_text() == (decode / "bP" / "test.hyp.wrd").read_text()
+    assert "sequential pass: {'decoded': 8" in (decode / "C1L.own" / "generate-test.log").read_text()
+    results = [r for r in results if r.decoding in ("plain", "gt")]
     rows = [json.loads(line) for line in (tmp_path / "demo" / "corpus" / "test.homophones.jsonl").read_text().splitlines()]
     for result in results:
         assert result.decoded == len(rows) == 8
