@@ -3,7 +3,7 @@ injected at the encoder output, the papers' setting) fine-tuned with the real
 fairseq-hydra-train on the demo's homophone corpus and decoded with fairseq-generate. Only the previous sentence tells how
 to spell the homophone of a topic-neutral sentence, so C must swap far fewer of them than A.
 
-About 7 minutes on 2 cores: 1632 synthesized utterances, a small wav2vec2 (4 x 128), 1500
+About 9.5 minutes on 2 cores (568 s in CI's run of 2026-12-05): 1632 synthesized utterances, a small wav2vec2 (4 x 128), 1500
 updates per system at the configs' learning rate (0.002), the two runs side by side with one
 torch thread each (as the demo runs them; 11 minutes one after the other with two threads). Fewer updates
 or chapters leave a model that cannot spell the targets at all, and then swap rates compare
