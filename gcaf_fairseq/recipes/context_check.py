@@ -18,7 +18,7 @@ newlines, an empty transcript, an id the texts file lacks.
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -42,6 +42,7 @@ class Coverage:
     expected: int  # in-split utterances that should have context
     missing: List[str]  # those among them without (absent from the store or zero rows), in table order
     texts: Optional[Path] = None  # the texts the store embeds (named in the error)
+    meta: Dict[str, Any] = field(default_factory=dict)  # the store's metadata (its encoder and texts: run.json)
 
     @property
     def share(self) -> float:
@@ -77,7 +78,8 @@ def context_coverage(store_path: Path, table_path: Path, kind: str, texts: Optio
     store = ContextStore(str(store_path), check_values=False)
     rows_of = dict(zip(store.ids, store.lengths.tolist()))
     expected = [row["id"] for row in read_utterance_table(table_path) if should_have_context(row, kind)]
-    return Coverage(Path(store_path), len(expected), [uid for uid in expected if not rows_of.get(uid)], texts)
+    return Coverage(Path(store_path), len(expected), [uid for uid in expected if not rows_of.get(uid)], texts,
+                    dict(store.meta))
 
 
 def check_coverage(coverage: Coverage, max_share: float) -> Optional[str]:
@@ -111,9 +113,7 @@ def model_record(folder: Path, cache: HashCache) -> Dict[str, Any]:
 def store_record(coverage: Coverage, cache: HashCache) -> Dict[str, Any]:
     """What ``run.json`` says of one store a run read: its path, content digest, the encoder
     and texts its metadata names, and its coverage."""
-    from ..data.context_store import ContextStore
-
-    meta = ContextStore(str(coverage.store), check_values=False).meta
+    meta = coverage.meta  # read with the coverage: the store is opened once
     return {"path": str(coverage.store), "sha256": cache.sha256(coverage.store)[:16],
             "encoder": meta.get("encoder"), "texts": meta.get("source"),
             "should_have_context": coverage.expected, "without_context": len(coverage.missing),
