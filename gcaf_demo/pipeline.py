@@ -495,12 +495,6 @@ def hypothesis_store(out_dir: Path, spec: DemoSystem, first_pass_run: str, split
     return demo_store(context_dir, spec), summary
 
 
-def first_pass_store(out_dir: Path, spec: DemoSystem, first_pass_run: str) -> Tuple[str, dict]:
-    """Two-pass decoding's store of the test split (:func:`hypothesis_store`), made again
-    each time: the first pass may have been redone."""
-    return hypothesis_store(out_dir, spec, first_pass_run, "test")
-
-
 def first_pass_training_store(first_pass: TrainedRun, spec: DemoSystem, out_dir: Path, corpus_dir: Path) -> str:
     """The training store of a system trained on a first pass's hypotheses (C1L-hA): the
     first pass's run (A's of the same seed and repeat) decodes train and valid into
@@ -564,7 +558,8 @@ def decode_system(run: TrainedRun, variant: Optional[registry.DecodingVariant], 
                 f"decoding {run.run_name} with {variant.name} needs {variant.first_pass}'s hypotheses of the same run "
                 f"({out_dir / 'decode' / first_pass_run}/test.hyp.wrd): add {variant.first_pass} to the systems"
             )
-        store, context = first_pass_store(out_dir, spec, first_pass_run)
+        # made again each time: the first pass may have been redone
+        store, context = hypothesis_store(out_dir, spec, first_pass_run, "test")
     what = "" if variant == plain else f" with {variant.name} ({variant.context})"
     print(f"[demo] 6/6 decoding system {run.run_name}{what} with fairseq-generate -> {results_dir}", flush=True)
     generate(corpus_dir, run.checkpoint, "test", results_dir, decoding_arguments(spec, variant, out_dir, corpus_dir, store))

@@ -38,7 +38,7 @@ def _run_stages(recipe: Recipe, runner: Runner, warnings: List[str]) -> None:
             runner.say(line, log=not options.dry_run)
     if options.calibrate:
         calibrate(recipe, runner)
-        return runner
+        return
     for stage in options.stages:
         module = STAGES[stage]
         steps = module.steps(recipe)  # may find what to warn of (a store with some empty context) ...
