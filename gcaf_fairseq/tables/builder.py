@@ -139,15 +139,6 @@ def _context_of(run: Run) -> Dict[str, Any]:
     return {"context": context} if context else {}
 
 
-def _spec_dict(spec: CellSpec) -> Dict[str, Any]:
-    """The coordinates of a cell's measure(s), as its JSON gives them."""
-    if spec.kind == "rouge":
-        return spec.rouge.as_dict()
-    if spec.kind == "measure":
-        return spec.measure.as_dict()
-    return {name: part.as_dict() for name, part in spec.components}
-
-
 def _describe(spec: Measure) -> str:
     knobs = ", ".join(f"{key}={value}" for key, value in spec.required_knobs().items())
     return f"{spec.dataset} {spec.task} split {spec.split}, system {spec.system}" + (f", {knobs}" if knobs else "")
@@ -256,7 +247,7 @@ def build_table(name: str, index: RunIndex, expected_seeds: Optional[int] = None
                 cells[(row.key, column.key)] = {
                     "mean": None, "std": None, "n": 0, "seeds": [], "values": [], "warnings": [], "status": "left out",
                     "missing": [{"seed": None, "run": None, "files": {}, "reason": reason}],
-                    "measure": _spec_dict(spec), "published": table.published(row.key, column.key), "difference": None}
+                    "measure": spec.as_dict(), "published": table.published(row.key, column.key), "difference": None}
                 continue
             if spec.kind == "measure":
                 cell = _measure_cell(index, spec.measure, expected_seeds, where)

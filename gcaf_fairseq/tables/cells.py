@@ -60,6 +60,14 @@ class CellSpec:
     components: Tuple[Tuple[str, Measure], ...] = ()  # slue_score: vp_wer, vc_wer, sa_f1, ner_f1
     rouge: Optional[RougeMeasure] = None
 
+    def as_dict(self) -> Dict[str, Any]:
+        """The coordinates of the cell's measure(s), as its JSON gives them."""
+        if self.kind == "rouge":
+            return self.rouge.as_dict()
+        if self.kind == "measure":
+            return self.measure.as_dict()
+        return {name: part.as_dict() for name, part in self.components}
+
 
 #: tasks decoded without a language model: their +LM cells are the no-LM results (sentiment
 #: is a classifier; the papers repeat its number in the +LM rows)
