@@ -11,8 +11,7 @@ from pathlib import Path
 
 from gcaf_fairseq.data.atomic_files import write_text_atomically
 from gcaf_fairseq.data.fingerprints import file_sha256
-from gcaf_fairseq.recipes.hydra_alias import alias_command, hydra_run_dir
-from gcaf_fairseq.recipes.processes import fairseq_command, hydra_data, hydra_path, run_logged
+from gcaf_fairseq.recipes.processes import hydra_data, hydra_train_command, run_logged
 from .fairseq_runs import config_dir_of
 
 CONFIG_NAME = "tiny_wav2vec2"
@@ -25,19 +24,8 @@ LOG_NAME = "pretraining.log"
 def pretraining_command(data_dir: Path, out_dir: Path, max_update: int, seed: int, config_name: str = CONFIG_NAME) -> list:
     """The ``fairseq-hydra-train`` command line that pretrains into ``out_dir`` (Hydra's run
     folder too: through an alias when the path holds ``${``, :mod:`gcaf_fairseq.recipes.hydra_alias`)."""
-    command = [
-        fairseq_command("fairseq-hydra-train"),
-        "--config-dir",
-        str(config_dir_of("pretraining")),
-        "--config-name",
-        config_name,
-        *hydra_data(data_dir),
-        hydra_path("checkpoint.save_dir", out_dir),
-        hydra_path("hydra.run.dir", hydra_run_dir(out_dir)),
-        f"optimization.max_update={max_update}",
-        f"common.seed={seed}",
-    ]
-    return alias_command(out_dir, command)
+    overrides = [*hydra_data(data_dir), f"optimization.max_update={max_update}", f"common.seed={seed}"]
+    return hydra_train_command(config_dir_of("pretraining"), config_name, out_dir, None, overrides)
 
 
 def pretrain_tiny_wav2vec2(data_dir, out_dir, max_update: int = 40, seed: int = 1, config_name: str = CONFIG_NAME) -> Path:

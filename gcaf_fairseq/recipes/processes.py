@@ -275,11 +275,11 @@ def hydra_data(data_dir) -> List[str]:
     return overrides
 
 
-def hydra_train_command(config_dir: Path, config_name: str, save_dir: Path, plugin_dir: Path,
+def hydra_train_command(config_dir: Path, config_name: str, save_dir: Path, plugin_dir: Optional[Path],
                         overrides: List[str], launcher: Optional[List[str]] = None) -> List[str]:
     """The ``fairseq-hydra-train`` command of one training into ``save_dir`` (checkpoints,
-    Hydra's files and, through the caller's log, ``train.log``): the config, the plugin, the
-    save folder, then ``overrides``. ``launcher`` (the launcher's overrides, e.g. SLURM's)
+    Hydra's files and, through the caller's log, ``train.log``): the config, the plugin (none
+    for fairseq's own models: the demo's wav2vec2 pretraining), the save folder, then ``overrides``. ``launcher`` (the launcher's overrides, e.g. SLURM's)
     replaces ``hydra.run.dir``: a ``--multirun``, the flag before every override (Hydra's
     parser reads the overrides as one run of positional arguments).
 
@@ -287,8 +287,10 @@ def hydra_train_command(config_dir: Path, config_name: str, save_dir: Path, plug
     just before the training starts: :mod:`.hydra_alias`), since Hydra resolves its own run
     folder as an interpolation however it is quoted; a launcher cannot have one."""
     command = [fairseq_command("fairseq-hydra-train")] + (["--multirun"] if launcher is not None else [])
-    command += ["--config-dir", str(config_dir), "--config-name", config_name,
-                hydra_path("common.user_dir", plugin_dir), hydra_path("checkpoint.save_dir", save_dir)]
+    command += ["--config-dir", str(config_dir), "--config-name", config_name]
+    if plugin_dir is not None:
+        command.append(hydra_path("common.user_dir", plugin_dir))
+    command.append(hydra_path("checkpoint.save_dir", save_dir))
     if launcher is not None:
         if needs_alias(save_dir):
             raise ValueError(f"{save_dir}: a folder whose path holds '${{' cannot be a Hydra launcher's sweep folder "
