@@ -56,7 +56,7 @@ def literal_generate_args(generate_args: List[str]) -> List[str]:
 
     literal, previous = [], None
     for argument in generate_args:
-        if previous == "--path" and os.pathsep in argument and Path(argument).is_file():
+        if _checkpoint_fairseq_would_split(previous, argument):
             argument = Path(argument).name
         literal.append(argument if previous == "--user-dir" or argument.startswith("--") else
                        escape_interpolations(backslashes_before_quotes(argument)))
@@ -64,10 +64,16 @@ def literal_generate_args(generate_args: List[str]) -> List[str]:
     return literal
 
 
+def _checkpoint_fairseq_would_split(option: Optional[str], value: str) -> bool:
+    """Whether ``value`` is a ``--path`` checkpoint whose path holds ``:``, which fairseq would
+    split into an ensemble."""
+    return option == "--path" and os.pathsep in value and Path(value).is_file()
+
+
 def checkpoint_folder(generate_args: List[str]) -> Optional[Path]:
     """The folder to decode from: that of a ``--path`` holding ``:`` (see :func:`literal_generate_args`)."""
     for option, value in zip(generate_args, generate_args[1:]):
-        if option == "--path" and os.pathsep in value and Path(value).is_file():
+        if _checkpoint_fairseq_would_split(option, value):
             return Path(value).absolute().parent
     return None
 
